@@ -1,0 +1,176 @@
+"""Command-line front of the server, shared by ``python -m mockserver`` and ``concur serve``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+
+from mockserver import faults, latency
+from mockserver.config import ServerConfig
+from mockserver.latency import SpecError
+from mockserver.server import MockServer
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=8080, help="port; 0 picks a free one (default 8080)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of delays, faults and bodies")
+    parser.add_argument(
+        "--latency",
+        default="0",
+        metavar="SPEC",
+        help="default latency: MS, uniform:LO,HI, normal:MEAN,SD, lognormal:MEDIAN,P99, "
+        "exp:MEAN, pareto:MIN,SHAPE (ms)",
+    )
+    parser.add_argument(
+        "--faults",
+        default="",
+        metavar="RATES",
+        help="default fault rates, e.g. 5xx:0.05,reset:0.01",
+    )
+    parser.add_argument(
+        "--max-delay", type=float, default=600_000.0, metavar="MS", help="delay cap"
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=0,
+        metavar="N",
+        help="answer 503 beyond N requests in flight",
+    )
+    parser.add_argument(
+        "--over-limit", type=int, choices=(503, 429), default=503, help="status beyond the limit"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)"
+    )
+    parser.add_argument("--idle-timeout", type=float, default=120.0, metavar="S")
+    parser.add_argument("--header-timeout", type=float, default=30.0, metavar="S")
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """Build a config; raise SpecError with a one-line message for bad values."""
+    if not 0 <= args.port <= 65535:
+        raise SpecError(f"--port {args.port} is not a port number")
+    if args.workers < 1:
+        raise SpecError("--workers must be at least 1")
+    if args.max_in_flight < 0:
+        raise SpecError("--max-in-flight must be >= 0")
+    return ServerConfig(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        latency=latency.parse(args.latency),
+        faults=faults.parse_rates(args.faults),
+        max_delay_ms=args.max_delay,
+        max_in_flight=args.max_in_flight,
+        over_limit_status=args.over_limit,
+        workers=args.workers,
+        idle_timeout_s=args.idle_timeout,
+        header_timeout_s=args.header_timeout,
+    )
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when installed (several times faster here), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+async def _serve(config: ServerConfig, sock: socket.socket | None, announce: bool) -> None:
+    server = MockServer(config, sock)
+    url = await server.start()
+    if announce:
+        desc = f"seed {config.seed}, latency {config.latency}, {config.workers} worker(s)"
+        print(f"mockserver listening on {url} ({desc})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+
+
+def _reuseport_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def run(config: ServerConfig) -> None:
+    """Serve until SIGINT/SIGTERM.  With several workers, fork one process per worker.
+
+    Each worker binds its own listening socket to the same port with SO_REUSEPORT and
+    the kernel spreads connections between them.  Stats and timelines are per worker.
+    """
+    if config.workers == 1:
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(_serve(config, None, True))
+        return
+    # Reserve the port without listening, so no connection lands on the parent.
+    reserve = _reuseport_socket(config.host, config.port)
+    port = reserve.getsockname()[1]
+    children = []
+    for _ in range(config.workers):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            sock = _reuseport_socket(config.host, port)
+            sock.listen(4096)
+            with asyncio.Runner(loop_factory=new_event_loop) as runner:
+                runner.run(_serve(config, sock, False))
+            os._exit(0)
+        children.append(pid)
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    print(f"mockserver listening on http://{host}:{port} ({config.workers} workers)", flush=True)
+    try:
+        for pid in children:
+            os.waitpid(pid, 0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        reserve.close()
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "mockserver") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="concur's fixture HTTP server.")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return serve_command(args, parser)
+
+
+def serve_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    try:
+        config = config_from_args(args)
+    except SpecError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    try:
+        run(config)
+    except OSError as exc:
+        print(
+            f"{parser.prog}: error: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0

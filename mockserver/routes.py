@@ -1,0 +1,362 @@
+"""The endpoints: each request becomes a :class:`Plan` — what to answer, after how long.
+
+Routes are plain functions with no I/O.  :func:`plan` parses the target, applies the
+parameters every endpoint shares (``delay``, ``latency``, ``fault``, ``faults``,
+``name``, ``chunked``, ``gzip``), and calls one small function per endpoint.  The
+protocol in ``server.py`` then carries the plan out: it waits, records, and writes.
+
+Endpoints (any method; ``HEAD`` gets no body):
+
+* ``/add?name=NAME&delay=MS`` — the book's endpoint: wait, answer ``.``
+* ``/bytes/N`` — N seeded bytes; ``/status/CODE`` or ``/status/200:3,500:1``
+* ``/redirect/N`` — a chain of N redirects ending at ``/redirect/0``
+* ``/drip?bytes=N&duration=MS&chunks=K`` — N bytes streamed over MS ms
+* ``/echo`` — the request as JSON;  ``/`` — this list
+* ``/__stats``, ``/metrics``, ``/__timeline?name=NAME[&reset=1]``, ``/__reset``, ``/__health``
+"""
+
+from __future__ import annotations
+
+import gzip as gzip_module
+import json
+import random
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+from mockserver import faults as faults_mod
+from mockserver import latency as latency_mod
+from mockserver.latency import SpecError
+from mockserver.state import SEEN_CAP
+
+if TYPE_CHECKING:
+    from mockserver.state import ServerState
+
+JSON = "application/json"
+TEXT = "text/plain; charset=utf-8"
+
+
+@dataclass(slots=True)
+class Request:
+    """One parsed request, as the routes see it."""
+
+    method: str
+    target: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass(slots=True)
+class Plan:
+    """What the protocol should do for a request.
+
+    ``action`` is None for an ordinary answer, or one of the fault kinds that need the
+    connection itself (``reset``, ``hang``, ``truncate``, ``malformed``) or ``drip``.
+    ``internal`` plans (stats, timeline) are neither delayed, counted nor recorded.
+    """
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = TEXT
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    delay_s: float = 0.0
+    action: str | None = None
+    fault: str | None = None
+    name: str = ""
+    chunked: bool = False
+    close: bool = False
+    internal: bool = False
+    replayable: bool = False  # a pure function of the request's bytes (see server._replay_cache)
+    drip: tuple[int, float, int] = (0, 0.0, 0)  # bytes, seconds, pieces
+
+
+class BadRequest(Exception):
+    """A request the server refuses with 400 and a one-line reason."""
+
+
+def parse_query(query: str) -> dict[str, str]:
+    """A fast ``a=1&b=2`` parser; the last value of a repeated key wins."""
+    out: dict[str, str] = {}
+    if not query:
+        return out
+    for part in query.split("&"):
+        if not part:
+            continue
+        key, _, value = part.partition("=")
+        if "%" in key or "+" in key:
+            key = unquote_plus(key)
+        if "%" in value or "+" in value:
+            value = unquote_plus(value)
+        out[key] = value
+    return out
+
+
+def _float_param(q: dict[str, str], key: str, default: float, low: float, high: float) -> float:
+    text = q.get(key)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadRequest(f"{key}={text!r} is not a number") from None
+    if not low <= value <= high:  # also rejects NaN
+        raise BadRequest(f"{key}={text} is out of range [{low:g}, {high:g}]")
+    return value
+
+
+def _int_param(q: dict[str, str], key: str, default: int, low: int, high: int) -> int:
+    text = q.get(key)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadRequest(f"{key}={text!r} is not an integer") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{key}={text} is out of range [{low}, {high}]")
+    return value
+
+
+def _flag(q: dict[str, str], key: str) -> bool:
+    return q.get(key, "0").lower() in ("1", "true", "yes", "on")
+
+
+@lru_cache(maxsize=64)
+def _seeded_bytes(seed: int, n: int) -> bytes:
+    return random.Random(f"{seed}:{n}").randbytes(n)
+
+
+def seeded_bytes(seed: int, n: int) -> bytes:
+    """N bytes that depend only on the seed and N (small bodies are cached)."""
+    if n <= 1 << 20:
+        return _seeded_bytes(seed, n)
+    return random.Random(f"{seed}:{n}").randbytes(n)
+
+
+class Draws:
+    """Seeded uniform numbers for one request: one per purpose, from its identity."""
+
+    __slots__ = ("seed", "identity")
+
+    def __init__(self, seed: int, identity: bytes) -> None:
+        self.seed = seed
+        self.identity = identity
+
+    def __call__(self, purpose: bytes) -> float:
+        return latency_mod.unit(self.seed, purpose + b"|" + self.identity)
+
+
+def _identity(state: ServerState, req: Request, path: str, q: dict[str, str]) -> bytes:
+    """The request's identity: method and target without ``name``, plus a repeat count.
+
+    ``name`` only labels the timeline, so two engines that send the same URLs under
+    different names draw the same delays and faults.  The repeat count makes a retry
+    of the same URL a fresh draw (a retried 5xx may succeed); ``/__reset`` zeroes it.
+    """
+    rest = "&".join(f"{k}={v}" for k, v in sorted(q.items()) if k != "name")
+    key = f"{req.method} {path}?{rest}"
+    seen = state.seen
+    if len(seen) > SEEN_CAP:
+        seen.clear()
+    n = seen.get(key, 0)
+    seen[key] = n + 1
+    return f"{key}#{n}".encode()
+
+
+def plan(req: Request, state: ServerState) -> Plan:
+    """Turn a request into a plan; bad input becomes a 400 plan with a one-line reason."""
+    path, _, query = req.target.partition("?")
+    try:
+        q = parse_query(query)
+        route = _ROUTES.get(path)
+        if route is None:
+            head, _, tail = path[1:].partition("/")
+            prefixed = _PREFIX_ROUTES.get(head)
+            if prefixed is None:
+                body = f"not found: {path}\n".encode()
+                return Plan(status=404, body=body, name=q.get("name", ""), replayable=True)
+            return _common(req, state, path, q, lambda draws: prefixed(tail, q, req, state, draws))
+        if path.startswith("/__") or path == "/metrics":
+            return route("", q, req, state, None)
+        return _common(req, state, path, q, lambda draws: route("", q, req, state, draws))
+    except (BadRequest, SpecError) as exc:
+        state.recorder.bad_requests += 1
+        reason = str(exc).splitlines()[0] if str(exc) else "bad request"
+        return Plan(status=400, body=f"bad request: {reason}\n".encode(), internal=True)
+
+
+def _common(req: Request, state: ServerState, path: str, q: dict[str, str], route: Any) -> Plan:
+    """Apply the shared parameters around an endpoint."""
+    cfg = state.config
+    fixed_delay = q.get("delay")
+    spec = q.get("latency")
+    lat = latency_mod.parse(spec) if spec is not None else cfg.latency
+    rates = faults_mod.parse_rates(q["faults"]) if "faults" in q else cfg.faults
+    forced = faults_mod.normalise(q["fault"]) if "fault" in q else None
+
+    needs_draws = (fixed_delay is None and not lat.is_fixed) or bool(rates) or forced == "5xx"
+    needs_draws = needs_draws or path.startswith("/status/") and "," in path
+    draws = Draws(cfg.seed, _identity(state, req, path, q)) if needs_draws else None
+
+    if fixed_delay is not None:
+        delay_ms = _float_param(q, "delay", 0.0, 0.0, cfg.max_delay_ms)
+    elif lat.is_fixed:
+        delay_ms = lat.a
+    else:
+        assert draws is not None
+        delay_ms = lat.sample(draws(b"latency"))
+    if delay_ms > cfg.max_delay_ms:
+        if spec is not None or fixed_delay is not None:
+            raise BadRequest(f"delay {delay_ms:g} ms is over the cap of {cfg.max_delay_ms:g} ms")
+        delay_ms = cfg.max_delay_ms  # a drawn tail value is clipped, not refused
+
+    fault = forced
+    if fault is None and rates:
+        assert draws is not None
+        fault = faults_mod.choose(rates, draws(b"fault"))
+
+    p: Plan = route(draws)
+    p.delay_s = delay_ms / 1000.0
+    p.name = q.get("name", "")
+    if fault is not None:
+        _apply_fault(p, fault, q, draws)
+    if _flag(q, "gzip") and p.action is None:
+        p.body = gzip_module.compress(p.body, compresslevel=1, mtime=0)
+        p.headers.append(("Content-Encoding", "gzip"))
+    if _flag(q, "chunked"):
+        p.chunked = True
+    p.replayable = draws is None and fault is None and p.delay_s == 0.0 and p.action is None
+    return p
+
+
+def _apply_fault(p: Plan, fault: str, q: dict[str, str], draws: Draws | None) -> None:
+    if fault == "5xx":
+        code_text = q.get("fault", "")
+        if code_text.isdigit() and 500 <= int(code_text) <= 599:
+            p.status = int(code_text)
+        else:
+            u = draws(b"code") if draws is not None else 0.0
+            p.status = faults_mod.SERVER_ERRORS[int(u * len(faults_mod.SERVER_ERRORS))]
+        p.body = b"injected server error\n"
+        p.content_type = TEXT
+    elif fault == "429":
+        retry_after = _int_param(q, "retry_after", 1, 0, 86_400)
+        p.status = 429
+        p.body = b"too many requests\n"
+        p.content_type = TEXT
+        p.headers.append(("Retry-After", str(retry_after)))
+    else:
+        p.action = fault
+    p.headers.append(("X-Fault", fault))
+    p.fault = fault
+
+
+# -- endpoints -------------------------------------------------------------------------
+# Each takes (tail, query, request, state, draws) and returns a Plan.
+
+
+def add(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any) -> Plan:
+    return Plan(body=b".")
+
+
+def index(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any) -> Plan:
+    return Plan(body=(__doc__ or "").encode())
+
+
+def echo(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any) -> Plan:
+    doc = {
+        "method": req.method,
+        "target": req.target,
+        "query": q,
+        "headers": req.headers,
+        "body_bytes": len(req.body),
+    }
+    return Plan(body=json.dumps(doc).encode(), content_type=JSON)
+
+
+def bytes_(tail: str, q: dict[str, str], req: Request, state: ServerState, draws: Any) -> Plan:
+    n = _int_param({"n": tail}, "n", 0, 0, state.config.max_bytes)
+    return Plan(body=seeded_bytes(state.config.seed, n), content_type="application/octet-stream")
+
+
+def status(tail: str, q: dict[str, str], req: Request, state: Any, draws: Draws | None) -> Plan:
+    choices = faults_mod.weighted_codes(tail)
+    code = (
+        choices[0][0]
+        if len(choices) == 1
+        else faults_mod.pick_weighted(choices, draws(b"status") if draws else 0.0)
+    )
+    p = Plan(status=code, body=f"{code}\n".encode())
+    if 300 <= code < 400:
+        p.headers.append(("Location", "/redirect/0"))
+    if code in (429, 503):
+        p.headers.append(("Retry-After", q.get("retry_after", "1")))
+    return p
+
+
+def redirect(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any) -> Plan:
+    n = _int_param({"n": tail}, "n", 0, 0, 1000)
+    if n == 0:
+        return Plan(body=b".")
+    query = req.target.partition("?")[2]
+    location = f"/redirect/{n - 1}" + (f"?{query}" if query else "")
+    return Plan(status=302, body=b"", headers=[("Location", location)])
+
+
+def drip(tail: str, q: dict[str, str], req: Request, state: ServerState, draws: Any) -> Plan:
+    n = _int_param(q, "bytes", 10, 0, state.config.max_bytes)
+    duration_ms = _float_param(q, "duration", 1000.0, 0.0, state.config.max_delay_ms)
+    pieces = _int_param(q, "chunks", min(max(n, 1), 10), 1, 10_000)
+    code = _int_param(q, "code", 200, 100, 599)
+    return Plan(
+        status=code,
+        body=b"*" * n,
+        content_type="application/octet-stream",
+        action="drip",
+        drip=(n, duration_ms / 1000.0, pieces),
+    )
+
+
+def stats(tail: str, q: dict[str, str], req: Request, state: ServerState, draws: Any) -> Plan:
+    return Plan(body=json.dumps(state.recorder.stats()).encode(), content_type=JSON, internal=True)
+
+
+def metrics(tail: str, q: dict[str, str], req: Request, state: ServerState, draws: Any) -> Plan:
+    body = state.recorder.prometheus().encode()
+    return Plan(body=body, content_type="text/plain; version=0.0.4", internal=True)
+
+
+def timeline(tail: str, q: dict[str, str], req: Request, state: ServerState, draws: Any) -> Plan:
+    rec = state.recorder
+    name = q.get("name")
+    if name is None:
+        doc: Any = {"names": {n: len(t.starts) + t.dropped for n, t in rec.timelines.items()}}
+    else:
+        doc = rec.timeline(name).to_json(name, rec.epoch_offset)
+        if _flag(q, "reset") or req.method == "DELETE":
+            del rec.timelines[name]
+    return Plan(body=json.dumps(doc).encode(), content_type=JSON, internal=True)
+
+
+def reset(tail: str, q: dict[str, str], req: Request, state: ServerState, draws: Any) -> Plan:
+    state.reset()
+    return Plan(body=b'{"reset": true}', content_type=JSON, internal=True)
+
+
+def health(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any) -> Plan:
+    return Plan(body=b"ok\n", internal=True)
+
+
+_ROUTES: dict[str, Any] = {
+    "/": index,
+    "/add": add,
+    "/echo": echo,
+    "/drip": drip,
+    "/__stats": stats,
+    "/metrics": metrics,
+    "/__timeline": timeline,
+    "/__reset": reset,
+    "/__health": health,
+}
+_PREFIX_ROUTES: dict[str, Any] = {"bytes": bytes_, "status": status, "redirect": redirect}

@@ -1,0 +1,29 @@
+"""What one server process shares between its connections: config, recorder, seeds seen."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mockserver.config import ServerConfig
+from mockserver.timeline import Recorder
+
+if TYPE_CHECKING:
+    from mockserver.server import HttpProtocol
+
+SEEN_CAP = 4_000_000  # identities remembered for repeat counts; cleared past this
+
+
+class ServerState:
+    """Shared by every connection of one server process (one event loop, no locks)."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.recorder = Recorder(config.timeline_cap)
+        self.seen: dict[str, int] = {}
+        self.connections: set[HttpProtocol] = set()
+
+    def reset(self) -> None:
+        """Forget every recording and repeat count (``/__reset``)."""
+        self.recorder.reset()
+        self.recorder.open_connections = len(self.connections)
+        self.seen.clear()

@@ -1,0 +1,196 @@
+"""Start a mock server on a free port for a test, a benchmark or a demo.
+
+>>> with serve(latency="100") as server:          # doctest: +SKIP
+...     urllib.request.urlopen(server.url + "/add?name=demo").read()
+...     server.timeline("demo")["peak_in_flight"]
+
+``serve(mode="thread")`` runs the server's event loop in a daemon thread of this process
+(fast to start, sees every ``ServerConfig`` field); ``mode="subprocess"`` runs
+``python -m mockserver`` so the server does not share the GIL with the client under
+test — what engine tests and benchmarks want.  Both bind 127.0.0.1 on a free port.
+
+As a pytest plugin (registered through the ``pytest11`` entry point) this module gives
+the ``mockserver`` fixture: one subprocess server per test session, reset before each
+test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from mockserver import faults as faults_mod
+from mockserver import latency as latency_mod
+from mockserver.cli import new_event_loop
+from mockserver.config import ServerConfig
+from mockserver.server import MockServer
+
+
+class RunningServer:
+    """A started server: its URL and small blocking helpers to read what it recorded."""
+
+    def __init__(self, url: str, config: ServerConfig) -> None:
+        self.url = url
+        self.config = config
+
+    def get(self, path: str, timeout: float = 10.0) -> bytes:
+        with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
+            return bytes(resp.read())
+
+    def get_json(self, path: str) -> Any:
+        return json.loads(self.get(path))
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.get_json("/__stats")
+        return result
+
+    def timeline(self, name: str = "") -> dict[str, Any]:
+        result: dict[str, Any] = self.get_json(f"/__timeline?name={name}")
+        return result
+
+    def reset(self) -> None:
+        self.get("/__reset")
+
+
+def _config(config: ServerConfig | None, overrides: dict[str, Any]) -> ServerConfig:
+    cfg = config or ServerConfig()
+    if isinstance(overrides.get("latency"), str):
+        overrides["latency"] = latency_mod.parse(overrides["latency"])
+    if isinstance(overrides.get("faults"), str):
+        overrides["faults"] = faults_mod.parse_rates(overrides["faults"])
+    return replace(cfg, port=0, **overrides)
+
+
+@contextlib.contextmanager
+def serve(
+    config: ServerConfig | None = None, *, mode: str = "thread", **overrides: Any
+) -> Iterator[RunningServer]:
+    """Run a mock server for the duration of the ``with`` block; yields a :class:`RunningServer`.
+
+    Keyword overrides are ``ServerConfig`` fields; ``latency`` and ``faults`` may be spec
+    strings.  ``mode`` is ``"thread"`` or ``"subprocess"``.
+    """
+    cfg = _config(config, overrides)
+    if mode == "thread":
+        with _serve_thread(cfg) as server:
+            yield server
+    elif mode == "subprocess":
+        with _serve_subprocess(cfg) as server:
+            yield server
+    else:
+        raise ValueError(f"mode must be 'thread' or 'subprocess', not {mode!r}")
+
+
+@contextlib.contextmanager
+def _serve_thread(cfg: ServerConfig) -> Iterator[RunningServer]:
+    loop = new_event_loop()
+    server = MockServer(cfg)
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def main() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(server.start())
+        except BaseException as exc:  # reported to the caller below
+            failure.append(exc)
+            ready.set()
+            return
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(server.close())
+        loop.close()
+
+    thread = threading.Thread(target=main, name="mockserver", daemon=True)
+    thread.start()
+    ready.wait()
+    if failure:
+        raise failure[0]
+    try:
+        yield RunningServer(server.url, cfg)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+
+
+def command(cfg: ServerConfig) -> list[str]:
+    """The ``python -m mockserver`` command line for a config (its CLI-visible fields)."""
+    args = [sys.executable, "-m", "mockserver", "--host", cfg.host, "--port", str(cfg.port)]
+    args += [
+        "--seed",
+        str(cfg.seed),
+        "--latency",
+        str(cfg.latency),
+        "--max-delay",
+        str(cfg.max_delay_ms),
+    ]
+    if cfg.faults:
+        args += ["--faults", ",".join(f"{k}:{r}" for k, r in cfg.faults)]
+    if cfg.max_in_flight:
+        args += [
+            "--max-in-flight",
+            str(cfg.max_in_flight),
+            "--over-limit",
+            str(cfg.over_limit_status),
+        ]
+    if cfg.workers != 1:
+        args += ["--workers", str(cfg.workers)]
+    args += [
+        "--idle-timeout",
+        str(cfg.idle_timeout_s),
+        "--header-timeout",
+        str(cfg.header_timeout_s),
+    ]
+    return args
+
+
+@contextlib.contextmanager
+def _serve_subprocess(cfg: ServerConfig) -> Iterator[RunningServer]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        command(cfg), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if " on " not in line:
+            proc.kill()
+            _, err = proc.communicate(timeout=10)
+            raise RuntimeError(f"mockserver did not start: {(line + err).strip()}")
+        url = line.split(" on ", 1)[1].split()[0]
+        yield RunningServer(url, cfg)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture(scope="session")
+def mockserver_session() -> Iterator[RunningServer]:
+    """One subprocess mock server for the whole test session."""
+    with serve(mode="subprocess") as server:
+        yield server
+
+
+@pytest.fixture
+def mockserver(mockserver_session: RunningServer) -> RunningServer:
+    """The session's mock server, with its recordings reset for this test."""
+    mockserver_session.reset()
+    return mockserver_session
