@@ -9,9 +9,7 @@
 ``python -m mockserver`` so the server does not share the GIL with the client under
 test — what engine tests and benchmarks want.  Both bind 127.0.0.1 on a free port.
 
-As a pytest plugin (registered through the ``pytest11`` entry point) this module gives
-the ``mockserver`` fixture: one subprocess server per test session, reset before each
-test.
+The ``mockserver`` pytest fixture is in :mod:`mockserver.pytest_plugin`.
 """
 
 from __future__ import annotations
@@ -27,8 +25,6 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
-
-import pytest
 
 from mockserver import faults as faults_mod
 from mockserver import latency as latency_mod
@@ -180,17 +176,3 @@ def _serve_subprocess(cfg: ServerConfig) -> Iterator[RunningServer]:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
-
-
-@pytest.fixture(scope="session")
-def mockserver_session() -> Iterator[RunningServer]:
-    """One subprocess mock server for the whole test session."""
-    with serve(mode="subprocess") as server:
-        yield server
-
-
-@pytest.fixture
-def mockserver(mockserver_session: RunningServer) -> RunningServer:
-    """The session's mock server, with its recordings reset for this test."""
-    mockserver_session.reset()
-    return mockserver_session

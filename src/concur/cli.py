@@ -1,0 +1,49 @@
+"""``concur``: one subcommand per job; this module parses and delegates, nothing else.
+
+Each command lives in :mod:`concur.commands` as a module with ``add_arguments(parser)``
+and ``run(args) -> int``; its heavy imports happen inside ``run``, so ``concur --help``
+stays instant and a missing optional dependency only affects the command that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS = {
+    "crawl": ("concur.commands.crawl", "fetch URLs (or run the book's experiment) with one engine"),
+    "serve": ("concur.commands.serve", "run the fixture HTTP server (same as python -m mockserver)"),
+    "engines": ("concur.commands.engines", "list the engines and whether each is installed"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="concur",
+        description="I/O-bound concurrency made visible and measurable.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=module.__doc__)
+        p.formatter_class = argparse.RawDescriptionHelpFormatter
+        module.add_arguments(p)
+        p.set_defaults(_module=module, _parser=p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args._module.run(args)
+    except KeyboardInterrupt:
+        print("concur: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

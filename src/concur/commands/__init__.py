@@ -1,0 +1,1 @@
+"""The ``concur`` subcommands, one module each (see :mod:`concur.cli`)."""

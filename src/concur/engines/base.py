@@ -1,0 +1,234 @@
+"""What every engine shares, so that engines differ only in how they schedule fetches.
+
+An engine module supplies one thing: how to make *one attempt* at one URL with its
+HTTP library (``fetch_once``), returning an :class:`Outcome`, and how to run many of
+those at once.  Everything that decides semantics lives here, once:
+
+* :func:`check_url` — which inputs are fetchable at all (the rest become records);
+* :func:`retry_delay` — which outcomes are retried, and after how long
+  (exponential backoff with full jitter, ``Retry-After`` honoured, both capped);
+* :func:`fetch_sync` / :func:`fetch_async` — the attempt loop around ``fetch_once``,
+  producing the one :class:`~concur.records.FetchRecord` per URL;
+* :class:`Meter` — wall time, CPU, peak memory and peak in flight for the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import resource
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from concur.records import RETRY_STATUSES, TRANSIENT, CrawlConfig, CrawlResult, ErrorKind, FetchRecord
+
+
+OnRecord = Callable[[FetchRecord], None] | None
+"""An optional callback an engine calls with each record as it is done (progress bars)."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The result of one attempt, before retries are decided."""
+
+    status: int | None = None
+    nbytes: int = 0
+    error: ErrorKind | None = None
+    detail: str = ""
+    retry_after: str | None = None  # the Retry-After header of a 429/503, as sent
+    final_url: str = ""
+
+
+def check_url(url: str) -> str | None:
+    """Why ``url`` cannot be fetched (one line), or None if it can."""
+    if not isinstance(url, str) or not url.strip():
+        return "empty URL"
+    if any(c.isspace() for c in url.strip()):
+        return "URL contains whitespace"
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError as exc:
+        return f"malformed URL: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return f"unsupported scheme {parts.scheme!r}" if parts.scheme else "missing scheme (http://)"
+    if not parts.hostname:
+        return "missing host"
+    if port == 0:
+        return "port 0 is not a port"
+    return None
+
+
+def outcome_for_status(status: int, nbytes: int, final_url: str = "") -> Outcome:
+    """An answer: usable below 400, an HTTP error record from 400 on."""
+    if status >= 400:
+        return Outcome(status, nbytes, ErrorKind.HTTP, f"HTTP {status}", final_url=final_url)
+    return Outcome(status, nbytes, final_url=final_url)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def retry_delay(outcome: Outcome, attempt: int, config: CrawlConfig, rng: random.Random) -> float | None:
+    """Seconds to wait before attempt ``attempt + 1``, or None to stop here."""
+    if attempt > config.retries:
+        return None
+    transient = outcome.error in TRANSIENT
+    if outcome.error is ErrorKind.HTTP and outcome.status in RETRY_STATUSES:
+        transient = True
+    if not transient:
+        return None
+    wait = rng.uniform(0.0, config.backoff * 2 ** (attempt - 1))  # full jitter
+    told = parse_retry_after(outcome.retry_after)
+    if told is not None:
+        wait = max(wait, told)
+    return min(wait, config.max_backoff)
+
+
+def _record(index: int, url: str, o: Outcome, attempts: int, start: float, end: float) -> FetchRecord:
+    final = o.final_url if o.final_url and o.final_url != url else ""
+    return FetchRecord(index, url, o.status, o.nbytes, o.error, attempts, start, end, o.detail, final)
+
+
+def invalid_record(index: int, url: str, why: str, now: float) -> FetchRecord:
+    return FetchRecord(index, url, None, 0, ErrorKind.INVALID_URL, 0, now, now, why)
+
+
+def fetch_sync(
+    fetch_once: Callable[[str], Outcome],
+    index: int,
+    url: str,
+    config: CrawlConfig,
+    t0: float,
+    sleep: Callable[[float], Any] = time.sleep,
+) -> FetchRecord:
+    """Attempt ``url`` until it succeeds or retries run out; never raises for a URL's fault."""
+    start = time.perf_counter() - t0
+    why = check_url(url)
+    if why is not None:
+        return invalid_record(index, url, why, start)
+    rng = random.Random(f"{config.seed}:{index}")
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            outcome = fetch_once(url.strip())
+        except Exception as exc:  # a library error the engine did not map: still a record
+            outcome = Outcome(error=ErrorKind.OTHER, detail=one_line(exc))
+        wait = retry_delay(outcome, attempt, config, rng)
+        if wait is None:
+            return _record(index, url, outcome, attempt, start, time.perf_counter() - t0)
+        sleep(wait)
+
+
+async def fetch_async(
+    fetch_once: Callable[[str], Awaitable[Outcome]],
+    index: int,
+    url: str,
+    config: CrawlConfig,
+    t0: float,
+) -> FetchRecord:
+    """The coroutine twin of :func:`fetch_sync` (same rules, ``asyncio.sleep`` between tries)."""
+    start = time.perf_counter() - t0
+    why = check_url(url)
+    if why is not None:
+        return invalid_record(index, url, why, start)
+    rng = random.Random(f"{config.seed}:{index}")
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            outcome = await fetch_once(url.strip())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            outcome = Outcome(error=ErrorKind.OTHER, detail=one_line(exc))
+        wait = retry_delay(outcome, attempt, config, rng)
+        if wait is None:
+            return _record(index, url, outcome, attempt, start, time.perf_counter() - t0)
+        await asyncio.sleep(wait)
+
+
+def one_line(exc: BaseException) -> str:
+    """``ExcType: message`` on one line, for a record's detail."""
+    text = " ".join(str(exc).split())
+    name = type(exc).__name__
+    return f"{name}: {text}"[:300] if text else name
+
+
+class InFlight:
+    """Counts requests in flight and remembers the peak (thread-safe when asked)."""
+
+    def __init__(self, threadsafe: bool = False) -> None:
+        self.now = 0
+        self.peak = 0
+        self._lock = threading.Lock() if threadsafe else None
+
+    def enter(self) -> None:
+        if self._lock is None:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            return
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+
+    def leave(self) -> None:
+        if self._lock is None:
+            self.now -= 1
+            return
+        with self._lock:
+            self.now -= 1
+
+
+def _cpu() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process or its largest waited-for child, in MiB."""
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    scale = 1.0 if sys.platform == "darwin" else 1024.0  # bytes on macOS, KiB on Linux
+    return max(me, kids) * scale / (1024 * 1024)
+
+
+class Meter:
+    """Measures a run: ``t0`` for record times, then :meth:`result` to package it."""
+
+    def __init__(self) -> None:
+        self.cpu0 = _cpu()
+        self.t0 = time.perf_counter()
+
+    def result(
+        self,
+        engine: str,
+        config: CrawlConfig,
+        records: Sequence[FetchRecord],
+        peak_in_flight: int,
+        extra_cpu_s: float = 0.0,
+        extra: dict[str, Any] | None = None,
+    ) -> CrawlResult:
+        wall = time.perf_counter() - self.t0
+        cpu = _cpu() - self.cpu0 + extra_cpu_s
+        ordered = tuple(sorted(records, key=lambda r: r.index))
+        return CrawlResult(engine, config, ordered, wall, cpu, peak_rss_mb(), peak_in_flight, extra or {})

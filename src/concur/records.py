@@ -1,0 +1,171 @@
+"""The contract every engine keeps: a config in, one frozen record per URL out.
+
+Records are plain data so that reports, plots, benchmarks and tests read them without
+knowing which concurrency model produced them.  Times are ``time.perf_counter()``
+seconds measured from the start of the run (``CrawlResult.records[i].start``), so
+timelines of different engines share an axis.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+class ErrorKind(enum.StrEnum):
+    """Why a URL did not give a usable answer.  Every engine maps its library's errors here."""
+
+    INVALID_URL = "invalid_url"  # not an http(s) URL we can fetch
+    DNS = "dns"  # the host name did not resolve
+    REFUSED = "refused"  # nothing listens on that port (connection refused)
+    CONNECT = "connect"  # other failures to connect (unreachable, TLS handshake)
+    TIMEOUT = "timeout"  # no complete answer within the timeout
+    RESET = "reset"  # the peer reset or closed the connection before answering
+    TRUNCATED = "truncated"  # the body ended before its announced length
+    PROTOCOL = "protocol"  # a response no HTTP parser accepts
+    TOO_LARGE = "too_large"  # the body is larger than ``max_body``
+    HTTP = "http"  # an answer with a status >= 400 (the record keeps the status)
+    OTHER = "other"  # anything else; the detail says what
+
+
+TRANSIENT = frozenset({ErrorKind.CONNECT, ErrorKind.TIMEOUT, ErrorKind.RESET, ErrorKind.TRUNCATED})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlConfig:
+    """How to fetch.  The same config means the same semantics on every engine."""
+
+    concurrency: int = 100
+    timeout: float = 30.0  # seconds for a whole request, connect to last byte
+    retries: int = 0  # extra attempts after a transient failure, 5xx or 429
+    backoff: float = 0.05  # base of exponential backoff, seconds (full jitter)
+    max_backoff: float = 10.0  # no wait between attempts is longer, Retry-After included
+    max_body: int = 16 * 1024 * 1024  # larger bodies become TOO_LARGE records
+    headers: tuple[tuple[str, str], ...] = ()
+    user_agent: str = "concur/0.1"
+    max_redirects: int = 10
+    seed: int = 0  # of the backoff jitter
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if not self.timeout > 0:
+            raise ValueError("timeout must be > 0 seconds")
+        if self.retries < 0:
+            raise ValueError("retries must be >= 0")
+        if self.max_body < 0:
+            raise ValueError("max_body must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["headers"] = [list(h) for h in self.headers]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CrawlConfig:
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["headers"] = tuple(tuple(h) for h in kw.get("headers", ()))
+        return cls(**kw)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRecord:
+    """What happened to one input URL, whatever the engine."""
+
+    index: int  # position of the URL in the input
+    url: str
+    status: int | None  # the final HTTP status, None when no answer came
+    nbytes: int  # body bytes received (after decompression)
+    error: ErrorKind | None  # None: a usable answer (status < 400)
+    attempts: int
+    start: float  # seconds since the run started, first attempt
+    end: float  # seconds since the run started, last byte or failure
+    detail: str = ""  # one line on the error
+    final_url: str = ""  # after redirects, when it differs from url
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def elapsed(self) -> float:
+        return self.end - self.start
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "url": self.url,
+            "status": self.status,
+            "bytes": self.nbytes,
+            "error": None if self.error is None else str(self.error),
+            "attempts": self.attempts,
+            "start": round(self.start, 6),
+            "end": round(self.end, 6),
+            "detail": self.detail,
+            "final_url": self.final_url,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FetchRecord:
+        return cls(
+            index=d["index"],
+            url=d["url"],
+            status=d["status"],
+            nbytes=d["bytes"],
+            error=None if d["error"] is None else ErrorKind(d["error"]),
+            attempts=d["attempts"],
+            start=d["start"],
+            end=d["end"],
+            detail=d.get("detail", ""),
+            final_url=d.get("final_url", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlResult:
+    """A whole run: the records (in input order) and what it cost the client."""
+
+    engine: str
+    config: CrawlConfig
+    records: tuple[FetchRecord, ...]
+    wall_s: float
+    cpu_s: float  # user + system CPU of the client, its worker processes included
+    peak_rss_mb: float  # peak resident memory of the client process (largest worker)
+    peak_in_flight: int  # most requests in flight at once, as the client counted
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> int:
+        return sum(1 for r in self.records if r.error is None)
+
+    @property
+    def failed(self) -> int:
+        return len(self.records) - self.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "config": self.config.to_dict(),
+            "records": [r.to_dict() for r in self.records],
+            "wall_s": self.wall_s,
+            "cpu_s": self.cpu_s,
+            "peak_rss_mb": self.peak_rss_mb,
+            "peak_in_flight": self.peak_in_flight,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CrawlResult:
+        return cls(
+            engine=d["engine"],
+            config=CrawlConfig.from_dict(d["config"]),
+            records=tuple(FetchRecord.from_dict(r) for r in d["records"]),
+            wall_s=d["wall_s"],
+            cpu_s=d["cpu_s"],
+            peak_rss_mb=d["peak_rss_mb"],
+            peak_in_flight=d["peak_in_flight"],
+            extra=d.get("extra", {}),
+        )

@@ -1,0 +1,99 @@
+"""Summaries of a crawl, computed from its records alone, for terminals and for JSON.
+
+The ideal time comes from Little's law: with C requests in flight and each taking
+D seconds, N requests need ``ceil(N / C) * D`` seconds at best.  *Efficiency* is that
+ideal over the measured wall time — 1.0 means the engine added nothing but the wait.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from concur.records import CrawlResult
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolated percentile of a sorted list (0.0 for an empty one)."""
+    if not sorted_values:
+        return 0.0
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def ideal_seconds(n: int, concurrency: int, delay_s: float) -> float:
+    """Little's-law lower bound for ``n`` requests of ``delay_s`` at ``concurrency``."""
+    if n == 0:
+        return 0.0
+    return math.ceil(n / max(1, concurrency)) * delay_s
+
+
+def summarize(
+    result: CrawlResult,
+    *,
+    ideal_s: float | None = None,
+    server_peak_in_flight: int | None = None,
+) -> dict[str, Any]:
+    """The run's summary as a JSON-ready dict (the keys ``concur crawl --json`` prints)."""
+    records = result.records
+    n = len(records)
+    ok = result.ok
+    errors = Counter(str(r.error) for r in records if r.error is not None)
+    latencies = sorted(r.elapsed * 1e3 for r in records if r.attempts > 0)
+    wall = result.wall_s
+    return {
+        "impl": result.engine,
+        "requests": n,
+        "ok": ok,
+        "failed": n - ok,
+        "errors": dict(sorted(errors.items())),
+        "statuses": {str(k): v for k, v in sorted(Counter(r.status for r in records if r.status).items())},
+        "attempts": sum(r.attempts for r in records),
+        "bytes": sum(r.nbytes for r in records),
+        "concurrency": result.config.concurrency,
+        "wall_s": round(wall, 4),
+        "ideal_s": None if ideal_s is None else round(ideal_s, 4),
+        "efficiency": None if not ideal_s or wall <= 0 else round(ideal_s / wall, 4),
+        "req_per_s": round(n / wall, 1) if wall > 0 else 0.0,
+        "latency_ms": {
+            "p50": round(percentile(latencies, 50), 2),
+            "p95": round(percentile(latencies, 95), 2),
+            "p99": round(percentile(latencies, 99), 2),
+            "max": round(latencies[-1], 2) if latencies else 0.0,
+        },
+        "cpu_s": round(result.cpu_s, 4),
+        "cpu_us_per_request": round(result.cpu_s / n * 1e6, 1) if n else 0.0,
+        "peak_rss_mb": round(result.peak_rss_mb, 1),
+        "client_peak_in_flight": result.peak_in_flight,
+        "peak_in_flight": server_peak_in_flight
+        if server_peak_in_flight is not None
+        else result.peak_in_flight,
+    }
+
+
+def render(summary: dict[str, Any]) -> str:
+    """A short human summary (plain text; the CLI adds colour when on a terminal)."""
+    s = summary
+    lines = [
+        f"engine      {s['impl']}  (concurrency {s['concurrency']})",
+        f"requests    {s['requests']}: {s['ok']} ok, {s['failed']} failed"
+        + (f"  {_kinds(s['errors'])}" if s["errors"] else ""),
+        f"wall        {s['wall_s']:.3f} s   {s['req_per_s']:,.0f} requests/s",
+    ]
+    if s["ideal_s"] is not None:
+        lines.append(f"ideal       {s['ideal_s']:.3f} s   efficiency {s['efficiency']:.1%}")
+    lat = s["latency_ms"]
+    lines += [
+        f"latency     p50 {lat['p50']:.1f} ms   p95 {lat['p95']:.1f} ms   p99 {lat['p99']:.1f} ms",
+        f"client cpu  {s['cpu_s']:.3f} s   {s['cpu_us_per_request']:,.0f} µs/request",
+        f"memory      peak RSS {s['peak_rss_mb']:.1f} MiB",
+        f"in flight   peak {s['peak_in_flight']} (server)   {s['client_peak_in_flight']} (client)",
+    ]
+    return "\n".join(lines)
+
+
+def _kinds(errors: dict[str, int]) -> str:
+    return "(" + ", ".join(f"{k} {v}" for k, v in errors.items()) + ")"

@@ -1,0 +1,1 @@
+"""Shared test setup.  The ``mockserver`` fixture comes from mockserver's pytest plugin."""
