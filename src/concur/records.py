@@ -130,12 +130,14 @@ class CrawlResult:
 
     engine: str
     config: CrawlConfig
-    records: tuple[FetchRecord, ...]
+    # Kept out of repr: asyncio.Runner (3.11) reprs the main task's result when it restores
+    # the SIGINT handler, and 20,000 records take longer to repr than to fetch.
+    records: tuple[FetchRecord, ...] = field(repr=False)
     wall_s: float
     cpu_s: float  # user + system CPU of the client, its worker processes included
     peak_rss_mb: float  # peak resident memory of the client process (largest worker)
     peak_in_flight: int  # most requests in flight at once, as the client counted
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> int:

@@ -77,10 +77,7 @@ def classify(exc: BaseException) -> Outcome:
 
 
 async def _read_body(resp: aiohttp.ClientResponse, limit: int) -> int | None:
-    """Read the body and return its size, or None once it exceeds ``limit`` bytes."""
-    length = resp.content_length
-    if length is not None and length <= limit and "Content-Encoding" not in resp.headers:
-        return len(await resp.read())
+    """Stream the body and return its size, or None once it exceeds ``limit`` bytes."""
     total = 0
     async for piece in resp.content.iter_any():
         total += len(piece)
@@ -97,6 +94,7 @@ async def crawl(urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = 
     timeout = aiohttp.ClientTimeout(total=config.timeout)
     connector = aiohttp.TCPConnector(limit=config.concurrency, ttl_dns_cache=300)
     records: list[FetchRecord] = []
+    limit = config.max_body
 
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, headers=headers, auto_decompress=True
@@ -106,13 +104,19 @@ async def crawl(urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = 
             gauge.enter()
             try:
                 async with session.get(url, max_redirects=config.max_redirects) as resp:
-                    nbytes = await _read_body(resp, config.max_body)
-                    final = str(resp.url)
+                    status = resp.status
+                    length = resp.content_length
+                    if length is not None and length <= limit and not resp.headers.get("Content-Encoding"):
+                        nbytes: int | None = len(await resp.read())
+                    else:
+                        nbytes = await _read_body(resp, limit)
+                    final = str(resp.url) if resp.history else ""
                     if nbytes is None:
-                        detail = f"body over {config.max_body} bytes"
-                        return Outcome(resp.status, config.max_body, ErrorKind.TOO_LARGE, detail, None, final)
-                    outcome = outcome_for_status(resp.status, nbytes, final)
-                    outcome.retry_after = resp.headers.get("Retry-After")
+                        detail = f"body over {limit} bytes"
+                        return Outcome(status, limit, ErrorKind.TOO_LARGE, detail, None, final)
+                    outcome = outcome_for_status(status, nbytes, final)
+                    if status == 429 or status == 503:
+                        outcome.retry_after = resp.headers.get("Retry-After")
                     return outcome
             except Exception as exc:  # mapped to a record, never raised further
                 return classify(exc)

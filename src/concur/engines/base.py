@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import resource
 import sys
 import threading
@@ -45,14 +46,23 @@ class Outcome:
     final_url: str = ""
 
 
+# The everyday shape of a fetchable URL; anything else gets the careful check below.
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.\-]+(?::[1-9][0-9]{0,4})?(?:[/?#][^\s]*)?")
+
+
 def check_url(url: str) -> str | None:
     """Why ``url`` cannot be fetched (one line), or None if it can."""
+    if isinstance(url, str) and _PLAIN_URL.fullmatch(url) and not url.endswith("://"):
+        port = url.split("/", 3)[2].rpartition(":")[2]
+        if not port.isdigit() or int(port) <= 65535:
+            return None
     if not isinstance(url, str) or not url.strip():
         return "empty URL"
-    if any(c.isspace() for c in url.strip()):
+    url = url.strip()
+    if len(url.split(None, 1)) > 1:
         return "URL contains whitespace"
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         port = parts.port  # raises ValueError on a bad port
     except ValueError as exc:
         return f"malformed URL: {exc}"
@@ -86,9 +96,24 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def retry_delay(outcome: Outcome, attempt: int, config: CrawlConfig, rng: random.Random) -> float | None:
+class _Jitter:
+    """Seeded backoff jitter for one URL, created only if the URL is ever retried."""
+
+    __slots__ = ("seed", "_rng")
+
+    def __init__(self, seed: int, index: int) -> None:
+        self.seed = (seed, index)
+        self._rng: random.Random | None = None
+
+    def uniform(self, a: float, b: float) -> float:
+        if self._rng is None:
+            self._rng = random.Random(f"{self.seed[0]}:{self.seed[1]}")
+        return self._rng.uniform(a, b)
+
+
+def retry_delay(outcome: Outcome, attempt: int, config: CrawlConfig, rng: _Jitter) -> float | None:
     """Seconds to wait before attempt ``attempt + 1``, or None to stop here."""
-    if attempt > config.retries:
+    if outcome.error is None or attempt > config.retries:
         return None
     transient = outcome.error in TRANSIENT
     if outcome.error is ErrorKind.HTTP and outcome.status in RETRY_STATUSES:
@@ -124,7 +149,7 @@ def fetch_sync(
     why = check_url(url)
     if why is not None:
         return invalid_record(index, url, why, start)
-    rng = random.Random(f"{config.seed}:{index}")
+    rng = _Jitter(config.seed, index)
     attempt = 0
     while True:
         attempt += 1
@@ -150,7 +175,7 @@ async def fetch_async(
     why = check_url(url)
     if why is not None:
         return invalid_record(index, url, why, start)
-    rng = random.Random(f"{config.seed}:{index}")
+    rng = _Jitter(config.seed, index)
     attempt = 0
     while True:
         attempt += 1
