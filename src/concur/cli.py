@@ -14,7 +14,12 @@ from collections.abc import Sequence
 
 COMMANDS = {
     "crawl": ("concur.commands.crawl", "fetch URLs (or run the book's experiment) with one engine"),
-    "serve": ("concur.commands.serve", "run the fixture HTTP server (same as python -m mockserver)"),
+    "serve": (
+        "concur.commands.serve",
+        "run the fixture HTTP server (same as python -m mockserver)",
+    ),
+    "bench": ("concur.commands.bench", "run every engine side by side on the benchmark scenarios"),
+    "plot": ("concur.commands.plot", "redraw a benchmark's figures and report from results.json"),
     "engines": ("concur.commands.engines", "list the engines and whether each is installed"),
 }
 

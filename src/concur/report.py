@@ -50,7 +50,9 @@ def summarize(
         "ok": ok,
         "failed": n - ok,
         "errors": dict(sorted(errors.items())),
-        "statuses": {str(k): v for k, v in sorted(Counter(r.status for r in records if r.status).items())},
+        "statuses": {
+            str(k): v for k, v in sorted(Counter(r.status for r in records if r.status).items())
+        },
         "attempts": sum(r.attempts for r in records),
         "bytes": sum(r.nbytes for r in records),
         "concurrency": result.config.concurrency,

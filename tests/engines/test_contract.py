@@ -45,7 +45,9 @@ def test_every_url_fetched_once(impl: str, mockserver: RunningServer) -> None:
     assert result.engine == impl
     assert [r.index for r in result.records] == list(range(60))
     assert [r.url for r in result.records] == urls
-    assert all(r.ok and r.status == 200 and r.nbytes == 1 and r.attempts == 1 for r in result.records)
+    assert all(
+        r.ok and r.status == 200 and r.nbytes == 1 and r.attempts == 1 for r in result.records
+    )
     assert sorted(r.index for r in seen) == list(range(60))  # on_record saw each once
     timeline = mockserver.timeline(impl)
     assert timeline["count"] == 60  # the server saw each URL once

@@ -22,22 +22,42 @@ from concur.engines import ENGINES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("urls", nargs="*", metavar="URL", help="URLs to fetch (none: the experiment)")
-    parser.add_argument("--impl", "--engine", default="asyncio", choices=list(ENGINES), help="engine")
-    parser.add_argument("-i", "--input", metavar="FILE", help="read URLs from FILE, one a line (- for stdin)")
-    parser.add_argument("-c", "--concurrency", type=_positive_int, default=100, help="requests in flight")
+    parser.add_argument(
+        "urls", nargs="*", metavar="URL", help="URLs to fetch (none: the experiment)"
+    )
+    parser.add_argument(
+        "--impl", "--engine", default="asyncio", choices=list(ENGINES), help="engine"
+    )
+    parser.add_argument(
+        "-i", "--input", metavar="FILE", help="read URLs from FILE, one a line (- for stdin)"
+    )
+    parser.add_argument(
+        "-c", "--concurrency", type=_positive_int, default=100, help="requests in flight"
+    )
     parser.add_argument("--timeout", type=_positive_float, default=30.0, help="seconds per request")
-    parser.add_argument("--retries", type=_non_negative_int, default=0, help="retries of transient failures")
-    parser.add_argument("--max-body", type=_non_negative_int, default=16 * 1024 * 1024, metavar="BYTES")
+    parser.add_argument(
+        "--retries", type=_non_negative_int, default=0, help="retries of transient failures"
+    )
+    parser.add_argument(
+        "--max-body", type=_non_negative_int, default=16 * 1024 * 1024, metavar="BYTES"
+    )
     parser.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write one JSON record per input URL")
+    parser.add_argument(
+        "-o", "--output", metavar="FILE", help="write one JSON record per input URL"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON (last line)")
     parser.add_argument("--fail-on-error", action="store_true", help="exit 1 if any URL failed")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar even on a terminal"
+    )
     exp = parser.add_argument_group("the embedded experiment (when no URL is given)")
     exp.add_argument("-n", type=_non_negative_int, default=1000, help="number of requests (1000)")
-    exp.add_argument("--delay", type=_non_negative_float, default=100.0, metavar="MS", help="server delay")
-    exp.add_argument("--latency", metavar="SPEC", help="a latency distribution instead, e.g. lognormal:50,1000")
+    exp.add_argument(
+        "--delay", type=_non_negative_float, default=100.0, metavar="MS", help="server delay"
+    )
+    exp.add_argument(
+        "--latency", metavar="SPEC", help="a latency distribution instead, e.g. lognormal:50,1000"
+    )
     exp.add_argument("--seed", type=int, default=0, help="seed of the server's draws")
 
 
@@ -107,12 +127,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _experiment(args: argparse.Namespace, engine: Any, config: Any) -> int:
+    from concur.experiment import book_urls
+    from concur.report import ideal_seconds
     from mockserver import SpecError
     from mockserver import latency as latency_mod
     from mockserver.testing import serve
-
-    from concur.experiment import book_urls
-    from concur.report import ideal_seconds
 
     spec = args.latency
     if spec is not None:
@@ -122,7 +141,11 @@ def _experiment(args: argparse.Namespace, engine: Any, config: Any) -> int:
             args._parser.exit(2, f"concur crawl: error: --latency: {exc}\n")
     with serve(mode="subprocess", seed=args.seed) as server:
         urls = book_urls(server.url, args.n, args.impl, delay_ms=args.delay, latency=spec)
-        ideal = None if spec is not None else ideal_seconds(len(urls), config.concurrency, args.delay / 1e3)
+        ideal = (
+            None
+            if spec is not None
+            else ideal_seconds(len(urls), config.concurrency, args.delay / 1e3)
+        )
         if not args.json:
             what = f"latency {spec}" if spec else f"{args.delay:g} ms each"
             print(
@@ -134,7 +157,12 @@ def _experiment(args: argparse.Namespace, engine: Any, config: Any) -> int:
 
 
 def _finish(
-    args: argparse.Namespace, engine: Any, urls: list[str], config: Any, server: Any, ideal_s: float | None
+    args: argparse.Namespace,
+    engine: Any,
+    urls: list[str],
+    config: Any,
+    server: Any,
+    ideal_s: float | None,
 ) -> int:
     from concur.progress import progress_bar
     from concur.report import render, summarize

@@ -15,10 +15,10 @@ uvloop     the asyncio engine on uvloop's loop (configuration) ``asyncio_engine`
 httpx      asyncio tasks with httpx.AsyncClient                ``httpx_engine``
 ========== =================================================== ==========================
 
-Every engine is a function ``run(urls, config, on_record=None) -> CrawlResult``: synchronous from the
-outside, whatever it does inside.  The registry imports an engine's module only when
-that engine is asked for, so a missing optional dependency affects only that engine
-and is reported with the command that installs it.
+Every engine is a function ``run(urls, config, on_record=None) -> CrawlResult``:
+synchronous from the outside, whatever it does inside.  The registry imports an
+engine's module only when that engine is asked for, so a missing optional dependency
+affects only that engine and is reported with the command that installs it.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from concur.records import CrawlResult
 
 Runner = Callable[..., CrawlResult]
-"""``run(urls, config, on_record=None) -> CrawlResult``; ``on_record`` sees each record when done."""
+"""``run(urls, config, on_record=None) -> CrawlResult``; ``on_record`` sees each finished record."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +48,38 @@ class EngineSpec:
 ENGINES: dict[str, EngineSpec] = {
     spec.name: spec
     for spec in (
-        EngineSpec("serial", "concur.engines.serial", "run", ("requests",), "", "one at a time", False),
-        EngineSpec("threads", "concur.engines.threads", "run", ("requests",), "", "thread pool"),
-        EngineSpec("processes", "concur.engines.processes", "run", ("requests",), "", "process pool"),
-        EngineSpec("gevent", "concur.engines.gevent_engine", "run", ("gevent",), "gevent", "green threads"),
-        EngineSpec("tornado", "concur.engines.tornado_engine", "run", ("tornado",), "tornado", "Tornado IOLoop"),
-        EngineSpec("asyncio", "concur.engines.asyncio_engine", "run", ("aiohttp",), "", "asyncio + aiohttp"),
         EngineSpec(
-            "uvloop", "concur.engines.asyncio_engine", "run_uvloop", ("aiohttp", "uvloop"), "", "uvloop + aiohttp"
+            "serial", "concur.engines.serial", "run", ("requests",), "", "one at a time", False
         ),
-        EngineSpec("httpx", "concur.engines.httpx_engine", "run", ("httpx",), "httpx", "asyncio + httpx"),
+        EngineSpec("threads", "concur.engines.threads", "run", ("requests",), "", "thread pool"),
+        EngineSpec(
+            "processes", "concur.engines.processes", "run", ("requests",), "", "process pool"
+        ),
+        EngineSpec(
+            "gevent", "concur.engines.gevent_engine", "run", ("gevent",), "gevent", "green threads"
+        ),
+        EngineSpec(
+            "tornado",
+            "concur.engines.tornado_engine",
+            "run",
+            ("tornado",),
+            "tornado",
+            "Tornado IOLoop",
+        ),
+        EngineSpec(
+            "asyncio", "concur.engines.asyncio_engine", "run", ("aiohttp",), "", "asyncio + aiohttp"
+        ),
+        EngineSpec(
+            "uvloop",
+            "concur.engines.asyncio_engine",
+            "run_uvloop",
+            ("aiohttp", "uvloop"),
+            "",
+            "uvloop + aiohttp",
+        ),
+        EngineSpec(
+            "httpx", "concur.engines.httpx_engine", "run", ("httpx",), "httpx", "asyncio + httpx"
+        ),
     )
 }
 
@@ -88,9 +110,7 @@ def get_engine(name: str) -> Runner:
         raise KeyError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
     lacking = missing(name)
     if lacking:
-        raise EngineUnavailable(
-            f"engine {name!r} needs {', '.join(lacking)}: {install_hint(spec)}"
-        )
+        raise EngineUnavailable(f"engine {name!r} needs {', '.join(lacking)}: {install_hint(spec)}")
     module = importlib.import_module(spec.module)
     runner: Runner = getattr(module, spec.function)
     return runner

@@ -86,7 +86,9 @@ async def _read_body(resp: aiohttp.ClientResponse, limit: int) -> int | None:
     return total
 
 
-async def crawl(urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = None) -> CrawlResult:
+async def crawl(
+    urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = None
+) -> CrawlResult:
     """Fetch every URL with at most ``config.concurrency`` requests in flight."""
     meter = Meter()
     gauge = InFlight()
@@ -106,7 +108,11 @@ async def crawl(urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = 
                 async with session.get(url, max_redirects=config.max_redirects) as resp:
                     status = resp.status
                     length = resp.content_length
-                    if length is not None and length <= limit and not resp.headers.get("Content-Encoding"):
+                    if (
+                        length is not None
+                        and length <= limit
+                        and not resp.headers.get("Content-Encoding")
+                    ):
                         nbytes: int | None = len(await resp.read())
                     else:
                         nbytes = await _read_body(resp, limit)
@@ -153,4 +159,6 @@ def run_uvloop(urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = N
     """The same engine on uvloop's event loop (libuv, in Cython): a variant, not a copy."""
     import uvloop
 
-    return replace(run(urls, config, on_record, loop_factory=uvloop.new_event_loop), engine="uvloop")
+    return replace(
+        run(urls, config, on_record, loop_factory=uvloop.new_event_loop), engine="uvloop"
+    )

@@ -27,8 +27,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from concur.records import RETRY_STATUSES, TRANSIENT, CrawlConfig, CrawlResult, ErrorKind, FetchRecord
-
+from concur.records import (
+    RETRY_STATUSES,
+    TRANSIENT,
+    CrawlConfig,
+    CrawlResult,
+    ErrorKind,
+    FetchRecord,
+)
 
 OnRecord = Callable[[FetchRecord], None] | None
 """An optional callback an engine calls with each record as it is done (progress bars)."""
@@ -53,8 +59,8 @@ _PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.\-]+(?::[1-9][0-9]{0,4})?(?:[/?#][
 def check_url(url: str) -> str | None:
     """Why ``url`` cannot be fetched (one line), or None if it can."""
     if isinstance(url, str) and _PLAIN_URL.fullmatch(url) and not url.endswith("://"):
-        port = url.split("/", 3)[2].rpartition(":")[2]
-        if not port.isdigit() or int(port) <= 65535:
+        port_text = url.split("/", 3)[2].rpartition(":")[2]
+        if not port_text.isdigit() or int(port_text) <= 65535:
             return None
     if not isinstance(url, str) or not url.strip():
         return "empty URL"
@@ -67,7 +73,9 @@ def check_url(url: str) -> str | None:
     except ValueError as exc:
         return f"malformed URL: {exc}"
     if parts.scheme not in ("http", "https"):
-        return f"unsupported scheme {parts.scheme!r}" if parts.scheme else "missing scheme (http://)"
+        return (
+            f"unsupported scheme {parts.scheme!r}" if parts.scheme else "missing scheme (http://)"
+        )
     if not parts.hostname:
         return "missing host"
     if port == 0:
@@ -127,9 +135,13 @@ def retry_delay(outcome: Outcome, attempt: int, config: CrawlConfig, rng: _Jitte
     return min(wait, config.max_backoff)
 
 
-def _record(index: int, url: str, o: Outcome, attempts: int, start: float, end: float) -> FetchRecord:
+def _record(
+    index: int, url: str, o: Outcome, attempts: int, start: float, end: float
+) -> FetchRecord:
     final = o.final_url if o.final_url and o.final_url != url else ""
-    return FetchRecord(index, url, o.status, o.nbytes, o.error, attempts, start, end, o.detail, final)
+    return FetchRecord(
+        index, url, o.status, o.nbytes, o.error, attempts, start, end, o.detail, final
+    )
 
 
 def invalid_record(index: int, url: str, why: str, now: float) -> FetchRecord:
@@ -256,4 +268,6 @@ class Meter:
         wall = time.perf_counter() - self.t0
         cpu = _cpu() - self.cpu0 + extra_cpu_s
         ordered = tuple(sorted(records, key=lambda r: r.index))
-        return CrawlResult(engine, config, ordered, wall, cpu, peak_rss_mb(), peak_in_flight, extra or {})
+        return CrawlResult(
+            engine, config, ordered, wall, cpu, peak_rss_mb(), peak_in_flight, extra or {}
+        )

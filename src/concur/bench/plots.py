@@ -1,0 +1,260 @@
+"""Figures drawn from a results JSON alone (``concur plot results.json --out DIR``).
+
+matplotlib is imported inside the functions (Agg backend), so ``concur bench`` runs
+without it and ``concur plot`` says how to install it.  Each function writes its files
+and returns their names; :func:`draw_all` draws every figure the results allow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+COLORS = {
+    "serial": "#7f7f7f",
+    "threads": "#1f77b4",
+    "processes": "#17becf",
+    "gevent": "#2ca02c",
+    "tornado": "#9467bd",
+    "asyncio": "#ff7f0e",
+    "uvloop": "#d62728",
+    "httpx": "#8c564b",
+    "scrapy": "#e377c2",
+    "wrk": "#000000",
+}
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, out: Path, stem: str, svg: bool) -> list[str]:
+    names = [f"{stem}.png"]
+    fig.savefig(out / names[0], dpi=100)
+    if svg:
+        names.append(f"{stem}.svg")
+        fig.savefig(out / names[1])
+    _plt().close(fig)
+    return names
+
+
+def _ok_engines(block: dict[str, Any]) -> list[str]:
+    return [e for e, r in block["results"].items() if "median" in r]
+
+
+def timelines(results: dict[str, Any], scenario: str, out: Path) -> list[str]:
+    """The book's call timeline, one panel per engine on a shared time axis."""
+    from matplotlib.collections import LineCollection
+
+    plt = _plt()
+    block = results["scenarios"][scenario]
+    engines = [e for e in _ok_engines(block) if block["results"][e]["timeline"]]
+    if not engines:
+        return []
+    fig, axes = plt.subplots(
+        len(engines), 1, sharex=True, figsize=(9, 1.2 + 1.25 * len(engines)), squeeze=False
+    )
+    ideal = block["params"].get("ideal_s")
+    for ax, engine in zip(axes[:, 0], engines, strict=True):
+        r = block["results"][engine]
+        segs = [[(s, i), (e, i)] for i, (s, e, _ok) in enumerate(sorted(r["timeline"]))]
+        colors = [
+            COLORS.get(engine, "C0") if ok else "#d00" for _s, _e, ok in sorted(r["timeline"])
+        ]
+        ax.add_collection(LineCollection(segs, colors=colors, linewidths=0.6))
+        ax.set_ylim(0, max(1, len(segs)))
+        label = engine + (
+            f" (first {r['n']} of {block['params']['n']})"
+            if r.get("n") != block["params"]["n"]
+            else ""
+        )
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+        ax.set_yticks([])
+        if ideal:
+            ax.axvline(ideal, color="k", lw=0.8, ls="--")
+    axes[-1, 0].autoscale(axis="x")
+    axes[-1, 0].set_xlabel("seconds since the crawl started (dashed: Little's-law ideal)")
+    fig.suptitle(f"Request timelines: {block['params']['title']}", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out, f"timeline-{scenario}", svg=False)
+
+
+def throughput(results: dict[str, Any], scenario: str, out: Path) -> list[str]:
+    """Requests/s and efficiency per engine, with the ideal and the references marked."""
+    plt = _plt()
+    block = results["scenarios"][scenario]
+    engines = _ok_engines(block)
+    if not engines:
+        return []
+    med = {e: block["results"][e]["median"] for e in engines}
+    spread = {e: block["results"][e]["spread"] for e in engines}
+    names = list(engines)
+    rates = [med[e]["req_per_s"] for e in names]
+    errs = [
+        [rates[i] - spread[e]["req_per_s"][0] for i, e in enumerate(names)],
+        [spread[e]["req_per_s"][1] - rates[i] for i, e in enumerate(names)],
+    ]
+    refs = block.get("references", {})
+    scrapy = refs.get("scrapy", {}).get("summary")
+    if scrapy:
+        names.append("scrapy")
+        rates.append(scrapy["req_per_s"])
+        errs[0].append(0)
+        errs[1].append(0)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    ax1.bar(names, rates, yerr=errs, color=[COLORS.get(n, "C0") for n in names], capsize=3)
+    ideal = block["params"].get("ideal_s")
+    if ideal:
+        ax1.axhline(
+            block["params"]["n"] / ideal, color="k", ls="--", lw=1, label="ideal (Little's law)"
+        )
+    wrk = refs.get("wrk", {})
+    if "req_per_s" in wrk:
+        ax1.axhline(wrk["req_per_s"], color="#555", ls=":", lw=1, label="wrk (C load generator)")
+    if ideal or "req_per_s" in wrk:
+        ax1.legend(fontsize=8)
+    ax1.set_ylabel("requests / s (median, min–max)")
+    ax1.tick_params(axis="x", rotation=30)
+    effs = [med[e].get("efficiency") or 0.0 for e in engines]
+    if ideal:
+        ax2.bar(engines, effs, color=[COLORS.get(n, "C0") for n in engines])
+        ax2.axhline(1.0, color="k", ls="--", lw=1)
+        ax2.set_ylim(0, 1.1)
+        ax2.set_ylabel("efficiency = ideal / wall")
+    else:
+        cpu = [med[e]["cpu_us_per_request"] for e in engines]
+        ax2.bar(engines, cpu, color=[COLORS.get(n, "C0") for n in engines])
+        ax2.set_ylabel("client CPU µs / request")
+    ax2.tick_params(axis="x", rotation=30)
+    fig.suptitle(block["params"]["title"], fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out, f"throughput-{scenario}", svg=True)
+
+
+def cpu_per_request(results: dict[str, Any], out: Path) -> list[str]:
+    """CPU µs per request per engine, from the zero-delay scenario (else any scenario)."""
+    plt = _plt()
+    scen = results["scenarios"]
+    name = (
+        "cpu"
+        if "cpu" in scen
+        else next((k for k, v in scen.items() if v["kind"] == "scenario"), None)
+    )
+    if name is None:
+        return []
+    block = scen[name]
+    engines = _ok_engines(block)
+    if not engines:
+        return []
+    values = [block["results"][e]["median"]["cpu_us_per_request"] for e in engines]
+    labels = list(engines)
+    scrapy = block.get("references", {}).get("scrapy", {}).get("summary")
+    if scrapy:
+        labels.append("scrapy")
+        values.append(scrapy["cpu_us_per_request"])
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    bars = ax.barh(labels, values, color=[COLORS.get(n, "C0") for n in labels])
+    ax.bar_label(bars, fmt="%.0f µs", fontsize=8, padding=3)
+    ax.invert_yaxis()
+    ax.set_xlabel("client CPU per request (µs, user + system)")
+    ax.set_title(f"CPU per request — {block['params']['title']}", fontsize=10)
+    ax.set_xlim(0, max(values) * 1.2)
+    fig.tight_layout()
+    return _save(fig, out, "cpu-per-request", svg=True)
+
+
+def latency_cdf(results: dict[str, Any], scenario: str, out: Path) -> list[str]:
+    """Latency CDFs per engine (log time axis)."""
+    plt = _plt()
+    block = results["scenarios"][scenario]
+    engines = [e for e in _ok_engines(block) if block["results"][e]["latencies_ms"]]
+    if not engines:
+        return []
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for e in engines:
+        lat = block["results"][e]["latencies_ms"]
+        ys = [(i + 1) / len(lat) for i in range(len(lat))]
+        ax.plot(lat, ys, label=e, color=COLORS.get(e), lw=1.2)
+    ax.set_xscale("log")
+    ax.set_xlabel("request latency, ms (log)")
+    ax.set_ylabel("fraction of requests")
+    ax.axhline(0.99, color="#999", lw=0.6, ls=":")
+    ax.legend(fontsize=8)
+    ax.set_title(f"Latency CDF — {block['params']['title']}", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out, f"latency-cdf-{scenario}", svg=True)
+
+
+def knee(
+    points: list[dict[str, Any]], engine: str, delay: float, threshold: float = 0.8
+) -> int | None:
+    """The lowest concurrency at which ``engine`` falls below ``threshold`` of ideal throughput."""
+    for p in sorted((p for p in points if p["delay_ms"] == delay), key=lambda p: p["concurrency"]):
+        r = p["results"].get(engine, {})
+        if "req_per_s" in r and p["ideal_s"]:
+            ideal_rate = p["n"] / p["ideal_s"]
+            if r["req_per_s"] < threshold * ideal_rate:
+                return int(p["concurrency"])
+    return None
+
+
+def sweep(results: dict[str, Any], out: Path) -> list[str]:
+    """Throughput against concurrency, one panel per delay, ideal overlaid, knees marked."""
+    plt = _plt()
+    block = results["scenarios"].get("sweep")
+    if not block or not block["points"]:
+        return []
+    delays = block["params"]["delays_ms"]
+    engines = sorted(
+        {e for p in block["points"] for e, r in p["results"].items() if "req_per_s" in r},
+        key=lambda e: list(COLORS).index(e) if e in COLORS else 99,
+    )
+    fig, axes = plt.subplots(1, len(delays), figsize=(4.2 * len(delays), 3.8), squeeze=False)
+    for ax, delay in zip(axes[0], delays, strict=True):
+        pts = sorted(
+            (p for p in block["points"] if p["delay_ms"] == delay), key=lambda p: p["concurrency"]
+        )
+        cs = [p["concurrency"] for p in pts]
+        ax.plot(cs, [p["n"] / p["ideal_s"] for p in pts], "k--", lw=1, label="ideal C / delay")
+        for e in engines:
+            xs = [p["concurrency"] for p in pts if "req_per_s" in p["results"].get(e, {})]
+            ys = [
+                p["results"][e]["req_per_s"] for p in pts if "req_per_s" in p["results"].get(e, {})
+            ]
+            ax.plot(xs, ys, marker="o", ms=3, lw=1.2, label=e, color=COLORS.get(e))
+            k = knee(block["points"], e, delay)
+            if k is not None and k in xs:
+                ax.plot([k], [ys[xs.index(k)]], marker="x", ms=9, color=COLORS.get(e))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{delay:g} ms per request", fontsize=10)
+        ax.set_xlabel("requests in flight (log)")
+        ax.set_ylabel("requests / s (log)")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(
+        "Finding the right number of concurrent requests (× marks the knee: < 80 % of ideal)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return _save(fig, out, "sweep", svg=True)
+
+
+def draw_all(results: dict[str, Any], out: Path) -> list[str]:
+    """Every figure the results allow; returns the file names written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+    for name, block in results["scenarios"].items():
+        if block["kind"] != "scenario":
+            continue
+        written += timelines(results, name, out)
+        written += throughput(results, name, out)
+        if block["params"].get("latency"):
+            written += latency_cdf(results, name, out)
+    written += cpu_per_request(results, out)
+    written += sweep(results, out)
+    return written

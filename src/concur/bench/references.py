@@ -1,0 +1,94 @@
+"""Reference points measured in the same run: wrk (a C load generator) and Scrapy.
+
+wrk shows the ceiling: how fast the same server answers the same scenario when the
+client costs next to nothing.  Scrapy shows what people would otherwise use.  Both are
+optional — a missing one is reported as such, never an error of the benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+from concur.bench.scenarios import Scenario
+
+
+def wrk(sc: Scenario, server: Any, quick: bool) -> dict[str, Any]:
+    """wrk at the scenario's concurrency against its URL (fixed-delay scenarios only)."""
+    exe = shutil.which("wrk")
+    if exe is None:
+        return {"error": "wrk is not installed (apt-get install wrk)"}
+    if sc.faults:
+        return {"error": "not run: wrk does not retry, so faults would only count as errors"}
+    wait = f"latency={sc.latency}" if sc.latency else f"delay={sc.delay_ms:g}"
+    url = f"{server.url}/add?name=wrk&{wait}"
+    seconds = 1 if quick else 5
+    connections = max(1, min(sc.concurrency, 5000))
+    server.reset()
+    proc = subprocess.run(
+        [exe, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
+    match = re.search(r"Requests/sec:\s*([\d.]+)", proc.stdout)
+    if proc.returncode != 0 or match is None:
+        return {"error": f"wrk failed: {(proc.stderr or proc.stdout).strip()[-200:]}"}
+    errors = re.search(r"Socket errors: (.*)", proc.stdout)
+    return {
+        "tool": "wrk",
+        "connections": connections,
+        "seconds": seconds,
+        "req_per_s": float(match.group(1)),
+        "socket_errors": errors.group(1) if errors else "",
+        "server_peak_in_flight": server.stats()["peak_in_flight"],
+    }
+
+
+def scrapy(sc: Scenario, server: Any) -> dict[str, Any]:
+    """Scrapy crawling the scenario's URLs at its concurrency, in a fresh process."""
+    spec = {
+        "urls": {
+            "base": server.url,
+            "n": sc.n,
+            "delay_ms": sc.delay_ms,
+            "latency": sc.latency,
+            "extra": sc.extra_query(),
+        },
+        "config": {"concurrency": sc.concurrency, "retries": sc.retries, "timeout": sc.timeout},
+    }
+    server.reset()
+    proc = subprocess.run(
+        [sys.executable, "-m", "concur.bench.scrapy_trial"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if not lines:
+        return {"error": f"scrapy trial failed: {proc.stderr.strip()[-200:]}"}
+    answer: dict[str, Any] = json.loads(lines[-1])
+    if "summary" in answer:
+        answer["summary"]["peak_in_flight"] = server.stats()["peak_in_flight"]
+        if sc.ideal_s:
+            answer["summary"]["efficiency"] = sc.ideal_s / answer["summary"]["wall_s"]
+    return answer
+
+
+def measure(sc: Scenario, server: Any, quick: bool, log: Any) -> dict[str, Any]:
+    out = {"wrk": wrk(sc, server, quick), "scrapy": scrapy(sc, server)}
+    w = out["wrk"]
+    if "req_per_s" in w:
+        log(f"  {'wrk':<10} {w['req_per_s']:,.0f} req/s ({w['connections']} connections)")
+    s = out["scrapy"].get("summary")
+    if s:
+        log(
+            f"  {'scrapy':<10} wall {s['wall_s']:.3f} s  {s['req_per_s']:,.0f} req/s  "
+            f"{s['cpu_us_per_request']:,.0f} µs CPU/req"
+        )
+    return out

@@ -1,0 +1,191 @@
+"""Tables and a Markdown report from a results JSON alone.
+
+The terminal table and ``report.md`` read only the saved results, so a report can be
+regenerated, diffed and published without rerunning anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+READINGS = {
+    "timeline": "Each horizontal segment is one request, from its start to its end. A concurrent "
+    "engine draws steps of `concurrency` requests, one step per delay; gaps between steps are "
+    "client overhead. Compare the right edge with the dashed ideal.",
+    "throughput": "Requests per second per engine (median, whiskers min–max), the Little's-law "
+    "ideal (dashed) and wrk, a load generator written in C, as the ceiling (dotted). The second "
+    "panel is efficiency = ideal / wall.",
+    "cpu": "Client CPU per request at zero delay: the cost of the library and the concurrency "
+    "model, once waiting is taken away. This is where asyncio, uvloop and httpx really differ.",
+    "cdf": "The fraction of requests finished within a latency. A lognormal server tail is the "
+    "same for every engine; an engine whose curve bends right of the others adds its own wait.",
+    "sweep": "Throughput against requests in flight. The ideal is concurrency / delay; every "
+    "engine follows it until its CPU per request takes over (× marks the knee: below 80 % of "
+    "ideal). Longer delays push the knee to higher concurrency.",
+}
+
+
+def table_rows(block: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for engine, r in block["results"].items():
+        if "median" not in r:
+            error = r.get("error", "").split(": ", 1)[-1][:70]
+            rows.append([engine, "—", "—", "—", "—", "—", "—", "—", "—", f"error: {error}"])
+            continue
+        m = r["median"]
+        eff = m.get("efficiency")
+        note = f"scaled from {r['n']}" if r.get("n") != block["params"]["n"] else ""
+        if m.get("failed"):
+            note = (note + "; " if note else "") + f"{m['failed']:.0f} failed"
+        rows.append(
+            [
+                engine,
+                f"{m['wall_s']:.3f}",
+                "—"
+                if block["params"].get("ideal_s") is None
+                else f"{block['params']['ideal_s']:.2f}",
+                "—" if eff is None else f"{eff:.2f}",
+                f"{m['req_per_s']:,.0f}",
+                f"{m['cpu_us_per_request']:,.0f}",
+                f"{m['latency_ms']['p50']:.1f}",
+                f"{m['latency_ms']['p99']:.1f}",
+                f"{m['peak_rss_mb']:.0f}",
+                note,
+            ]
+        )
+    refs = block.get("references", {})
+    s = refs.get("scrapy", {}).get("summary")
+    if s:
+        eff = s.get("efficiency")
+        rows.append(
+            [
+                "scrapy",
+                f"{s['wall_s']:.3f}",
+                "",
+                "—" if eff is None else f"{eff:.2f}",
+                f"{s['req_per_s']:,.0f}",
+                f"{s['cpu_us_per_request']:,.0f}",
+                f"{s['latency_ms']['p50']:.1f}",
+                f"{s['latency_ms']['p99']:.1f}",
+                f"{s['peak_rss_mb']:.0f}",
+                "reference",
+            ]
+        )
+    w = refs.get("wrk", {})
+    if "req_per_s" in w:
+        rows.append(
+            [
+                "wrk",
+                "",
+                "",
+                "",
+                f"{w['req_per_s']:,.0f}",
+                "",
+                "",
+                "",
+                "",
+                f"reference, {w['connections']} connections",
+            ]
+        )
+    return rows
+
+
+HEADER = [
+    "engine",
+    "wall s",
+    "ideal s",
+    "efficiency",
+    "req/s",
+    "CPU µs/req",
+    "p50 ms",
+    "p99 ms",
+    "RSS MiB",
+    "note",
+]
+
+
+def markdown_table(block: dict[str, Any]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(block)]
+    return "\n".join(lines)
+
+
+def sweep_table(block: dict[str, Any]) -> str:
+    engines = sorted({e for p in block["points"] for e in p["results"]})
+    lines = [
+        "| delay ms | in flight | ideal req/s | " + " | ".join(engines) + " |",
+        "|" + "---|" * (3 + len(engines)),
+    ]
+    for p in block["points"]:
+        ideal = p["n"] / p["ideal_s"] if p["ideal_s"] else 0
+        cells = [
+            f"{p['results'][e]['req_per_s']:,.0f}"
+            if "req_per_s" in p["results"].get(e, {})
+            else "—"
+            for e in engines
+        ]
+        lines.append(
+            f"| {p['delay_ms']:g} | {p['concurrency']} | {ideal:,.0f} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
+def print_tables(results: dict[str, Any]) -> None:
+    """Terminal tables, one per scenario (rich when installed, which the core requires)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(140, Console().width))
+    for name, block in results["scenarios"].items():
+        if block["kind"] == "sweep":
+            console.print(f"[bold]{name}[/]: {len(block['points'])} points, see sweep.png")
+            continue
+        table = Table(title=block["params"]["title"], title_justify="left")
+        for h in HEADER:
+            table.add_column(h, justify="left" if h in ("engine", "note") else "right")
+        for row in table_rows(block):
+            table.add_row(*row)
+        console.print(table)
+
+
+def write_report(results: dict[str, Any], figures: list[str], out: Path) -> Path:
+    """``report.md``: every table and figure with a short reading of each."""
+    m = results["machine"]
+    parts = [
+        "# concur bench report",
+        "",
+        f"{results['created']} · Python {m['python']} · {m['cpu_count']} cores · {m['platform']} · "
+        f"{'quick' if results['quick'] else 'full'} run, {results['repeats']} trial(s) per engine, "
+        f"medians · {results.get('duration_s', 0):.0f} s in all",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()),
+        "",
+    ]
+    figs = set(figures)
+    for name, block in results["scenarios"].items():
+        if block["kind"] == "sweep":
+            parts += [f"## {block['title']}", "", block.get("why", ""), "", sweep_table(block), ""]
+            if "sweep.png" in figs:
+                parts += ["![sweep](sweep.png)", "", READINGS["sweep"], ""]
+            continue
+        parts += [
+            f"## {block['params']['title']}",
+            "",
+            block.get("why", ""),
+            "",
+            markdown_table(block),
+            "",
+        ]
+        for stem, reading in (
+            (f"timeline-{name}", "timeline"),
+            (f"throughput-{name}", "throughput"),
+            (f"latency-cdf-{name}", "cdf"),
+        ):
+            if f"{stem}.png" in figs:
+                parts += [f"![{stem}]({stem}.png)", "", READINGS[reading], ""]
+    if "cpu-per-request.png" in figs:
+        parts += ["## CPU per request", "", "![cpu](cpu-per-request.png)", "", READINGS["cpu"], ""]
+    path = out / "report.md"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path

@@ -1,0 +1,97 @@
+"""Run every engine side by side on the benchmark scenarios, against the ideal.
+
+Scenarios: book (1,000 × 100 ms, 100 in flight), scale (20,000 × 100 ms, 2,000),
+cpu (zero delay), tail (lognormal latency), faults (5 % errors, retries), and
+sweep (concurrency 1 → 1,000 at 50, 100 and 500 ms).  Each trial runs in a fresh
+process; results go to DIR/results.json, figures and DIR/report.md beside it.
+
+  concur bench --quick --out bench-quick          # under a minute
+  concur bench book cpu --engines asyncio,uvloop,httpx --out out/
+  concur plot out/results.json --out figures/     # redraw from the JSON alone
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from concur.bench.scenarios import NAMES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "scenarios", nargs="*", metavar="SCENARIO", help=f"some of: {', '.join(NAMES)}"
+    )
+    parser.add_argument("--engines", help="comma-separated engines (default: every installed one)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small versions of every scenario (< 1 min)"
+    )
+    parser.add_argument("--repeats", type=int, help="trials per engine (default 3, quick 1)")
+    parser.add_argument("--no-warmup", action="store_true", help="skip the warm-up trial")
+    parser.add_argument("--no-references", action="store_true", help="skip wrk and Scrapy")
+    parser.add_argument("--no-plots", action="store_true", help="results and report only")
+    parser.add_argument(
+        "--out", default="bench-out", metavar="DIR", help="output folder (bench-out)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from concur.bench.runner import quick_defaults, run_bench
+    from concur.bench.schema import validate
+
+    names = args.scenarios or list(NAMES)
+    unknown = [n for n in names if n not in NAMES]
+    if unknown:
+        args._parser.error(
+            f"unknown scenario(s): {', '.join(unknown)} (choose from {', '.join(NAMES)})"
+        )
+    engines = [e.strip() for e in args.engines.split(",")] if args.engines else None
+    repeats, warmup = quick_defaults(args.repeats, False if args.no_warmup else None, args.quick)
+    if repeats < 1:
+        args._parser.error("--repeats must be at least 1")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        results = run_bench(
+            names,
+            engines,
+            quick=args.quick,
+            repeats=repeats,
+            warmup=warmup,
+            with_references=not args.no_references,
+            log=log,
+        )
+    except ValueError as exc:
+        args._parser.exit(2, f"concur bench: error: {exc}\n")
+    validate(results)
+    (out / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    from concur.bench.report import print_tables, write_report
+
+    print_tables(results)
+    figures: list[str] = []
+    if not args.no_plots:
+        figures = _plot(results, out)
+    report = write_report(results, figures, out)
+    print(f"results: {out / 'results.json'}   report: {report}   figures: {len(figures)}")
+    return 0
+
+
+def _plot(results: dict[str, Any], out: Path) -> list[str]:
+    try:
+        from concur.bench.plots import draw_all
+    except ImportError:
+        print("concur bench: no figures: pip install 'concur[plot]'", file=sys.stderr)
+        return []
+    try:
+        return draw_all(results, out)
+    except ImportError:
+        print("concur bench: no figures: pip install 'concur[plot]'", file=sys.stderr)
+        return []
