@@ -1,0 +1,77 @@
+"""The GIL lab: show, measure and picture the GIL next to I/O-bound concurrency.
+
+Runs the experiments (all of them, or those named, in reading order), writes each
+result as JSON with the machine it ran on plus at least one PNG figure to --out, and
+prints what it found with a short "what you should see, and why".
+
+  concur gil                          # all eight, about a minute each at most
+  concur gil --quick                  # all eight, small: under 30 s on two cores
+  concur gil convoy switch --out lab  # two of them
+  concur gil freethreaded --python /usr/bin/python3.13t
+  concur gil --list
+
+Experiments: speedup, convoy, switch, timeline, lag, mixed, requests, freethreaded
+(or their numbers 1-8).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "experiments", nargs="*", metavar="EXPERIMENT", help="names or numbers (default: all)"
+    )
+    parser.add_argument("--quick", action="store_true", help="small runs: all in under 30 s")
+    parser.add_argument(
+        "--out", default="gil-results", metavar="DIR", help="where JSON and PNGs go"
+    )
+    parser.add_argument(
+        "--python",
+        metavar="PATH",
+        help="another interpreter (a free-threaded build) for experiment 8 to rerun 1-3 on",
+    )
+    parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+    import sys
+    import time
+    from pathlib import Path
+
+    from concur.gil.experiments import EXPERIMENTS, get
+    from concur.gil.lab import Lab, run_experiments
+
+    parser: argparse.ArgumentParser | None = getattr(args, "_parser", None)
+
+    def fail(message: str) -> int:
+        if parser is not None:
+            parser.exit(2, f"concur gil: error: {message}\n")
+        print(f"concur gil: error: {message}", file=sys.stderr)
+        return 2
+
+    if args.list:
+        for exp in EXPERIMENTS:
+            print(f"{exp.number}  {exp.name:<13} {exp.title}")
+        return 0
+    try:
+        names = [get(name).name for name in args.experiments]
+    except KeyError as exc:
+        return fail(str(exc.args[0]))
+    python = None
+    if args.python:
+        python = shutil.which(args.python) or args.python
+        if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+            return fail(f"--python {args.python}: not an executable")
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    with Lab(quick=args.quick, out=out, python=python) as lab:
+        docs = run_experiments(lab, names)
+    print(
+        f"\nconcur gil: {len(docs)} experiment{'s' if len(docs) != 1 else ''} in "
+        f"{time.perf_counter() - t0:.1f} s; JSON and figures in {out}/"
+    )
+    return 0

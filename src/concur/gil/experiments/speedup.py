@@ -1,0 +1,192 @@
+"""Experiment 1, the speedup matrix: three workloads x five concurrency models.
+
+The same batch of equal tasks runs serially, then in a thread pool, a process pool,
+asyncio tasks and gevent greenlets (10 workers each); the speed-up is serial time over
+the model's time, measured side by side in each repeat.  Process pools are started
+before the clock starts; gevent runs in a fresh interpreter (its monkey-patching must
+not leak).  In asyncio and gevent, CPU work runs inline: nothing overlaps it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from concur.gil import stats, workloads
+
+if TYPE_CHECKING:
+    from concur.gil.lab import Lab
+
+WORKLOADS = {"pure": "pure-Python CPU", "releasing": "GIL-releasing CPU", "io": "I/O (HTTP)"}
+MODELS = ("serial", "threads", "processes", "asyncio", "gevent")
+
+EXPLAIN = (
+    "What you should see, and why: pure-Python CPU gains nothing from threads (about 1x): "
+    "the GIL lets one thread run bytecode at a time, so they only take turns.  Processes "
+    "each have their own GIL and approach the number of cores.  hashlib releases the GIL "
+    "while it hashes, so threads overlap like processes.  I/O waits with the GIL released, "
+    "so every model that can wait for many things at once (threads, processes, asyncio, "
+    "gevent) approaches the number of workers; asyncio and gevent never run CPU work in "
+    "parallel, which is why they stay at 1x on both CPU rows."
+)
+
+_FUNCTIONS: dict[str, Callable[[Any], Any]] = {
+    "count": workloads.count,
+    "sha_work": workloads.sha_work,
+    "http_get": workloads.http_get,
+}
+
+
+def _tasks(lab: Lab, p: dict[str, Any]) -> dict[str, tuple[str, list[Any]]]:
+    n_pure = lab.size("count", workloads.count, p["cpu_ms"] / 1e3)
+    n_sha = lab.size("sha_work", workloads.sha_work, p["cpu_ms"] / 1e3)
+    base = lab.server_url()
+    urls = [f"{base}/add?name=gil-speedup&delay={p['io_ms']}&id={i}" for i in range(p["io_tasks"])]
+    return {
+        "pure": ("count", [n_pure] * p["cpu_tasks"]),
+        "releasing": ("sha_work", [n_sha] * p["cpu_tasks"]),
+        "io": ("http_get", urls),
+    }
+
+
+def _serial(fn: Callable[[Any], Any], args: list[Any]) -> float:
+    t = time.perf_counter()
+    for a in args:
+        fn(a)
+    return time.perf_counter() - t
+
+
+def _threads(fn: Callable[[Any], Any], args: list[Any], workers: int) -> float:
+    t = time.perf_counter()
+    with ThreadPoolExecutor(workers) as ex:
+        list(ex.map(fn, args))
+    return time.perf_counter() - t
+
+
+def _asyncio(fn_name: str, args: list[Any], workers: int) -> float:
+    fn = _FUNCTIONS[fn_name]
+
+    async def main() -> float:
+        sem = asyncio.Semaphore(workers)
+
+        async def one(a: Any) -> Any:
+            async with sem:
+                if fn_name == "http_get":
+                    return await workloads.aio_get(a)
+                return fn(a)  # CPU work runs inline: the loop cannot overlap it
+
+        t = time.perf_counter()
+        await asyncio.gather(*(one(a) for a in args))
+        return time.perf_counter() - t
+
+    return asyncio.run(main())
+
+
+def gevent_cells(job: dict[str, Any]) -> dict[str, Any]:
+    """(In a monkey-patched child.)  Time each workload serially and in a gevent pool.
+
+    The serial run is repeated here, side by side, so that gevent's speed-up does not
+    compare two moments of a noisy machine.
+    """
+    import gevent.pool
+
+    out: dict[str, list[float]] = {}
+    serial: dict[str, list[float]] = {}
+    for _ in range(job["repeats"]):
+        for key, (fn_name, args) in job["tasks"].items():
+            fn = _FUNCTIONS[fn_name]
+            serial.setdefault(key, []).append(_serial(fn, args))
+            pool = gevent.pool.Pool(job["workers"])
+            t = time.perf_counter()
+            pool.map(fn, args)
+            out.setdefault(key, []).append(time.perf_counter() - t)
+    return {"seconds": out, "serial": serial}
+
+
+def run(lab: Lab) -> dict[str, Any]:
+    from concur.gil.lab import run_child
+
+    p = {
+        "cpu_tasks": lab.pick(12, 20),
+        "io_tasks": lab.pick(20, 40),
+        "workers": 10,
+        "cpu_ms": lab.pick(5, 25),
+        "io_ms": lab.pick(8, 50),
+        "repeats": lab.pick(3, 5),
+    }
+    tasks = _tasks(lab, p)
+    workers = p["workers"]
+    pool = lab.pool(workers)
+    times: dict[str, dict[str, list[float]]] = {w: {m: [] for m in MODELS} for w in WORKLOADS}
+    skipped: dict[str, str] = {}
+    for _ in range(p["repeats"]):
+        for key, (fn_name, args) in tasks.items():
+            fn = _FUNCTIONS[fn_name]
+            row = times[key]
+            row["serial"].append(_serial(fn, args))
+            row["threads"].append(_threads(fn, args, workers))
+            t = time.perf_counter()
+            list(pool.map(fn, args))
+            row["processes"].append(time.perf_counter() - t)
+            row["asyncio"].append(_asyncio(fn_name, args, workers))
+    try:
+        job = {
+            "kind": "gevent_speedup",
+            "tasks": tasks,
+            "workers": workers,
+            "repeats": p["repeats"],
+        }
+        got = run_child(job, python=None, timeout=300)
+    except RuntimeError as exc:
+        got = {"unavailable": str(exc)}
+    serial = {w: {m: times[w]["serial"] for m in MODELS} for w in WORKLOADS}
+    if "unavailable" in got:
+        skipped["gevent"] = got["unavailable"]
+    else:
+        for key, values in got["seconds"].items():
+            times[key]["gevent"] = values
+            serial[key]["gevent"] = got["serial"][key]
+    models = [m for m in MODELS if m not in skipped]
+    seconds = {w: {m: stats.spread(times[w][m]) for m in models} for w in WORKLOADS}
+    speedup = {
+        w: {
+            m: stats.spread([s / t for s, t in zip(serial[w][m], times[w][m], strict=True)])
+            for m in models
+        }
+        for w in WORKLOADS
+    }
+    return {
+        "params": p,
+        "workloads": WORKLOADS,
+        "models": models,
+        "seconds": seconds,
+        "speedup": speedup,
+        "skipped": False,
+        "unavailable": skipped,
+    }
+
+
+def summary(result: dict[str, Any]) -> list[str]:
+    models = result["models"]
+    lines = [f"{'speed-up over serial':<22}" + "".join(f"{m:>11}" for m in models)]
+    for key, label in result["workloads"].items():
+        row = result["speedup"][key]
+        lines.append(f"{label:<22}" + "".join(f"{row[m]['median']:>10.2f}x" for m in models))
+    serial = ", ".join(
+        f"{result['workloads'][k]} {result['seconds'][k]['serial']['median'] * 1e3:.0f} ms"
+        for k in result["workloads"]
+    )
+    lines.append(f"serial times: {serial}")
+    for model, why in result["unavailable"].items():
+        lines.append(f"{model}: skipped ({why})")
+    return lines
+
+
+def figures(result: dict[str, Any], out_dir: Path) -> list[Path]:
+    from concur.gil import plots
+
+    return [plots.speedup_heatmap(result, out_dir / "speedup.png")]
