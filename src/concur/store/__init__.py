@@ -1,0 +1,1 @@
+"""Where crawl results and frontiers are kept: :mod:`concur.store.sqlite` (frontier + results)."""

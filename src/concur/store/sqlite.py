@@ -1,0 +1,346 @@
+"""A crawl frontier and its results in one SQLite file: bounded memory, resumable after kill -9.
+
+Why SQLite: it ships with Python, it is a single file, and in WAL mode a commit appends
+to a log instead of rewriting pages, so committing often is cheap.  A crawl that keeps
+its frontier in RAM needs RAM for every URL it has ever seen; here the URLs live on
+disk, indexed, and the scheduler holds only a small window of queued URLs per origin,
+refilled from the file (:meth:`SqliteStore.load`).
+
+The file::
+
+    hosts    (id, key UNIQUE, robots_status, robots_body, robots_at)    one row per origin
+    urls     (id, url UNIQUE, host, depth, hops, state, attempts)        every admitted URL
+    results  (id, status, nbytes, error, attempts, start, end, detail, final_url)
+    meta     (key, value)                                                format version
+
+``urls.state`` is 0 (queued) or 2 (done).  A URL being fetched is still 0 in the file,
+and that is exactly what crash safety needs: if the process dies, everything that was
+not durably *done* is queued again on resume, and nothing else is.  (There is no
+``in_flight`` state to reset: writing one per hand-out would cost a write per page and
+buy nothing.)  ``url`` is UNIQUE, so de-duplication is the database's job and costs no
+RAM; a bounded cache of recently seen URLs saves a database call for the links every
+page repeats (navigation bars).
+
+Batches: completions are buffered and written, with the links they produced, in one
+transaction every ``commit_every`` completions or ``commit_interval`` seconds,
+whichever comes first.  After a ``kill -9``, ``SqliteStore(path, resume=True)``
+sees every committed batch: no admitted URL is lost, and the only pages fetched again
+are those in flight at the kill or completed since the last commit (at most one batch).
+``commit_every=1`` makes that "only those in flight", at the price of a commit per page
+(still no fsync: with ``synchronous=NORMAL`` a WAL commit survives a process crash; it is
+a power cut that may lose the last commits).
+
+Ids: a URL's id (its record's ``index``) is its discovery order from 0; the file's rowid
+is id + 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+from concur.crawl.frontier import PAGE, Candidate, Job
+from concur.records import ErrorKind, FetchRecord
+
+__all__ = ["SqliteStore", "StoreExistsError"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS hosts (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    robots_status INTEGER,
+    robots_body BLOB,
+    robots_at REAL
+);
+CREATE TABLE IF NOT EXISTS urls (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    host INTEGER NOT NULL,
+    depth INTEGER NOT NULL,
+    hops INTEGER NOT NULL DEFAULT 0,
+    state INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, id) WHERE state = 0;
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY,
+    status INTEGER,
+    nbytes INTEGER NOT NULL,
+    error TEXT,
+    attempts INTEGER NOT NULL,
+    start REAL NOT NULL,
+    end REAL NOT NULL,
+    detail TEXT NOT NULL,
+    final_url TEXT NOT NULL
+);
+"""
+_VERSION = "1"
+QUEUED, DONE = 0, 2
+
+
+class StoreExistsError(Exception):
+    """The file already holds a crawl, and ``resume`` was not asked for."""
+
+
+class SqliteStore:
+    """A :class:`~concur.crawl.frontier.Frontier` in an SQLite file (see the module docstring).
+
+    ``resume=False`` refuses a file that already holds URLs (:class:`StoreExistsError`),
+    so that a typo cannot mix two crawls; ``resume=True`` continues it.  ``":memory:"``
+    gives a throw-away store (tests).  ``cache_urls`` bounds the recently-seen cache
+    (two generations of this many URLs at most).  Use from one thread at a time (the
+    :class:`~concur.crawl.scheduler.BlockingScheduler` lock is enough).
+    """
+
+    windowed = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        resume: bool = False,
+        commit_every: int = 500,
+        commit_interval: float = 0.5,
+        cache_urls: int = 50_000,
+    ) -> None:
+        self.path = str(path)
+        self.commit_every = max(1, commit_every)
+        self.commit_interval = commit_interval
+        self._cache_cap = max(1, cache_urls)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA cache_size=-8192")  # KiB: the page cache is bounded too
+            conn.executescript(_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('version', ?)", (_VERSION,))
+            (rows,) = conn.execute("SELECT count(*) FROM urls").fetchone()
+            if rows and not resume:
+                why = f"{self.path} holds a crawl of {rows} URLs: resume it or use another file"
+                raise StoreExistsError(why)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        self._closed = False
+        self._in_tx = False
+        self._results: list[tuple[object, ...]] = []
+        self._done: list[tuple[int]] = []
+        self._attempts: list[tuple[int, int]] = []
+        self._last_commit = time.monotonic()
+        self._recent: set[str] = set()
+        self._old: set[str] = set()
+        self._host_ids: dict[str, int] = {}
+        self._host_keys: dict[int, str] = {}
+        for hid, key in conn.execute("SELECT id, key FROM hosts"):
+            self._host_ids[key] = hid
+            self._host_keys[hid] = key
+        (max_rowid,) = conn.execute("SELECT coalesce(max(id), 0) FROM urls").fetchone()
+        self._max_rowid: int = max_rowid
+
+    # -- the Frontier protocol ---------------------------------------------------------
+
+    def unknown(self, urls: Iterable[str]) -> list[str]:
+        recent, old = self._recent, self._old
+        return [url for url in urls if url not in recent and url not in old]
+
+    def _remember(self, url: str) -> None:
+        recent = self._recent
+        recent.add(url)
+        if len(recent) >= self._cache_cap:  # two generations: bounded, and O(1) to age
+            self._old = recent
+            self._recent = set()
+
+    def add(self, candidates: Sequence[Candidate], limit: int) -> list[Job]:
+        if limit <= 0:
+            return []
+        rows = []
+        for url, depth, hops, host in candidates:
+            if url in self._recent or url in self._old:
+                continue
+            hid = self._host_ids.get(host)
+            if hid is None:
+                hid = self._new_host(host)
+            rows.append((url, hid, depth, hops))
+        if not rows:
+            return []
+        self._begin()
+        conn = self._conn
+        before = self._max_rowid
+        insert = "INSERT OR IGNORE INTO urls (url, host, depth, hops) VALUES (?, ?, ?, ?)"
+        if len(rows) <= limit:
+            conn.executemany(insert, rows)
+            tried = rows
+        else:  # near max_pages: insert one by one, stop when the budget is spent
+            added = 0
+            tried = []
+            for row in rows:
+                tried.append(row)
+                added += conn.execute(insert, row).rowcount
+                if added >= limit:
+                    break
+        for row in tried:
+            self._remember(row[0])
+        jobs = []
+        keys = self._host_keys
+        for rowid, url, hid, depth, hops in conn.execute(
+            "SELECT id, url, host, depth, hops FROM urls WHERE id > ? ORDER BY id", (before,)
+        ):
+            jobs.append(Job(rowid - 1, url, depth, keys[hid], 1, PAGE, hops))
+            self._max_rowid = rowid
+        return jobs
+
+    def admitted(self) -> int:
+        return self._max_rowid
+
+    def load(self, host: str, after: int, limit: int) -> list[Job]:
+        hid = self._host_ids.get(host)
+        if hid is None:
+            return []
+        cur = self._conn.execute(
+            "SELECT id, url, depth, hops, attempts FROM urls"
+            " WHERE host = ? AND state = 0 AND id > ? ORDER BY id LIMIT ?",
+            (hid, after + 1, limit),
+        )
+        return [Job(r - 1, url, d, host, a + 1, PAGE, h) for r, url, d, h, a in cur]
+
+    def queued_hosts(self) -> Iterable[tuple[str, int]]:
+        cur = self._conn.execute(
+            "SELECT host, count(*) FROM urls WHERE state = 0 GROUP BY host ORDER BY host"
+        )
+        return [(self._host_keys[hid], n) for hid, n in cur]
+
+    def done(self, record: FetchRecord) -> None:
+        rowid = record.index + 1
+        error = None if record.error is None else str(record.error)
+        self._results.append(
+            (
+                rowid,
+                record.status,
+                record.nbytes,
+                error,
+                record.attempts,
+                record.start,
+                record.end,
+                record.detail,
+                record.final_url,
+            )
+        )
+        self._done.append((rowid,))
+
+    def retried(self, job_id: int, attempts: int) -> None:
+        self._attempts.append((attempts, job_id + 1))
+
+    def robots(self, host: str) -> tuple[int, bytes, float] | None:
+        row = self._conn.execute(
+            "SELECT robots_status, robots_body, robots_at FROM hosts WHERE key = ?", (host,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return int(row[0]), bytes(row[1] or b""), float(row[2])
+
+    def save_robots(self, host: str, status: int, body: bytes) -> None:
+        self._begin()
+        self._conn.execute(
+            "INSERT INTO hosts (key, robots_status, robots_body, robots_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET robots_status = excluded.robots_status,"
+            " robots_body = excluded.robots_body, robots_at = excluded.robots_at",
+            (host, status, body, time.time()),
+        )
+        if host not in self._host_ids:
+            (hid,) = self._conn.execute("SELECT id FROM hosts WHERE key = ?", (host,)).fetchone()
+            self._host_ids[host] = hid
+            self._host_keys[hid] = host
+
+    def tick(self) -> None:
+        pending = len(self._done)
+        if pending >= self.commit_every or (
+            pending and time.monotonic() - self._last_commit >= self.commit_interval
+        ):
+            self.commit()
+
+    def close(self) -> None:
+        """Commit what is pending and close the file.  Safe to call twice."""
+        if self._closed:
+            return
+        try:
+            self.commit()
+        finally:
+            self._closed = True
+            self._conn.close()
+
+    # -- transactions ------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        if not self._in_tx:
+            self._conn.execute("BEGIN")
+            self._in_tx = True
+
+    def commit(self) -> None:
+        """Write the buffered completions and commit everything since the last commit."""
+        if self._results or self._attempts:
+            self._begin()
+            conn = self._conn
+            if self._results:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    self._results,
+                )
+                conn.executemany(f"UPDATE urls SET state = {DONE} WHERE id = ?", self._done)
+            if self._attempts:
+                conn.executemany("UPDATE urls SET attempts = ? WHERE id = ?", self._attempts)
+            self._results = []
+            self._done = []
+            self._attempts = []
+        if self._in_tx:
+            self._conn.execute("COMMIT")
+            self._in_tx = False
+        self._last_commit = time.monotonic()
+
+    def _new_host(self, key: str) -> int:
+        self._begin()
+        hid = self._conn.execute("INSERT INTO hosts (key) VALUES (?)", (key,)).lastrowid
+        assert hid is not None
+        self._host_ids[key] = hid
+        self._host_keys[hid] = key
+        return hid
+
+    # -- reading results ---------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """URLs queued and done, as committed plus pending."""
+        self.commit()
+        queued, done = self._conn.execute(
+            "SELECT count(*) FILTER (WHERE state = 0), count(*) FILTER (WHERE state = 2) FROM urls"
+        ).fetchone()
+        return {"queued": queued, "done": done, "admitted": self._max_rowid}
+
+    def records(self) -> Iterator[FetchRecord]:
+        """Every result, in id order (commits what is pending first)."""
+        self.commit()
+        cur = self._conn.execute(
+            "SELECT r.id, u.url, r.status, r.nbytes, r.error, r.attempts, r.start, r.end,"
+            " r.detail, r.final_url FROM results r JOIN urls u ON u.id = r.id ORDER BY r.id"
+        )
+        for rowid, url, status, nbytes, error, attempts, start, end, detail, final in cur:
+            kind = None if error is None else ErrorKind(error)
+            yield FetchRecord(
+                rowid - 1, url, status, nbytes, kind, attempts, start, end, detail, final
+            )
+
+    def export_jsonl(self, dest: str | os.PathLike[str] | IO[str]) -> int:
+        """Write every result as one JSON object per line; returns the number written."""
+        if isinstance(dest, str | os.PathLike):
+            with Path(dest).open("w", encoding="utf-8") as fh:
+                return self.export_jsonl(fh)
+        n = 0
+        for record in self.records():
+            dest.write(json.dumps(record.to_dict(), separators=(",", ":")) + "\n")
+            n += 1
+        return n
