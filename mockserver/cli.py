@@ -9,7 +9,9 @@ import os
 import signal
 import socket
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mockserver import faults, latency
 from mockserver.config import ServerConfig
@@ -54,7 +56,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--idle-timeout", type=float, default=120.0, metavar="S")
     parser.add_argument("--header-timeout", type=float, default=30.0, metavar="S")
-
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """Build a config; raise SpecError with a one-line message for bad values."""
@@ -114,32 +115,59 @@ def _reuseport_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _worker(config: ServerConfig, mine: socket.socket, socks: list[socket.socket]) -> NoReturn:
+    """A forked worker: serve on its own socket, and never return into the parent's code."""
+    code = 0
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sock in socks:
+            if sock is not mine:
+                sock.close()
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(_serve(config, mine, False))
+    except KeyboardInterrupt:
+        pass
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        os._exit(code)
+
+
 def run(config: ServerConfig) -> None:
     """Serve until SIGINT/SIGTERM.  With several workers, fork one process per worker.
 
-    Each worker binds its own listening socket to the same port with SO_REUSEPORT and
-    the kernel spreads connections between them.  Stats and timelines are per worker.
+    The parent binds and listens on one SO_REUSEPORT socket per worker *before* it
+    forks and announces the URL, so a client may connect as soon as it reads the line;
+    the kernel spreads connections between the workers.  Stats and timelines are per
+    worker.  SIGTERM or SIGINT to the parent stops the workers too.
     """
     if config.workers == 1:
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             runner.run(_serve(config, None, True))
         return
-    # Reserve the port without listening, so no connection lands on the parent.
-    reserve = _reuseport_socket(config.host, config.port)
-    port = reserve.getsockname()[1]
-    children = []
-    for _ in range(config.workers):
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            sock = _reuseport_socket(config.host, port)
-            sock.listen(4096)
-            with asyncio.Runner(loop_factory=new_event_loop) as runner:
-                runner.run(_serve(config, sock, False))
-            os._exit(0)
-        children.append(pid)
-    host = f"[{config.host}]" if ":" in config.host else config.host
-    print(f"mockserver listening on http://{host}:{port} ({config.workers} workers)", flush=True)
+    socks = [_reuseport_socket(config.host, config.port)]
+    port = socks[0].getsockname()[1]
+    socks += [_reuseport_socket(config.host, port) for _ in range(config.workers - 1)]
+    for sock in socks:
+        sock.listen(4096)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    children: list[int] = []
     try:
+        for mine in socks:
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                _worker(config, mine, socks)
+            children.append(pid)
+        for sock in socks:  # the workers hold them now; the parent must not take connections
+            sock.close()
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        url = f"http://{host}:{port}"
+        print(f"mockserver listening on {url} ({config.workers} workers)", flush=True)
         for pid in children:
             os.waitpid(pid, 0)
     except KeyboardInterrupt:
@@ -148,7 +176,9 @@ def run(config: ServerConfig) -> None:
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        reserve.close()
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "mockserver") -> int:

@@ -37,6 +37,13 @@ def normalise(kind: str) -> str:
     return k
 
 
+def canonical(kind: str) -> str:
+    """Like :func:`normalise`, but a server error code (``503``) stays that code."""
+    k = normalise(kind)
+    code = kind.strip()
+    return code if k == "5xx" and code.isdigit() else k
+
+
 def parse_rates(spec: str) -> FaultRates:
     """Parse ``KIND:RATE,...`` into ``((kind, rate), ...)``; rates must add up to at most 1."""
     out: list[tuple[str, float]] = []
@@ -52,7 +59,7 @@ def parse_rates(spec: str) -> FaultRates:
             raise SpecError(f"faults: rate {rate_text!r} is not a number") from None
         if not 0.0 <= rate <= 1.0:
             raise SpecError(f"faults: rate {rate_text!r} must be between 0 and 1")
-        out.append((normalise(kind), rate))
+        out.append((canonical(kind), rate))
     if sum(rate for _, rate in out) > 1.0 + 1e-9:
         raise SpecError("faults: rates add up to more than 1")
     return tuple(out)
@@ -78,8 +85,8 @@ def weighted_codes(spec: str) -> tuple[tuple[int, float], ...]:
             weight = float(weight_text) if weight_text else 1.0
         except ValueError:
             raise SpecError(f"status: {part!r} should be CODE or CODE:WEIGHT") from None
-        if not 100 <= code <= 599:
-            raise SpecError(f"status: {code} is not an HTTP status code (100-599)")
+        if not 200 <= code <= 599:  # 1xx are interim answers, never the last word
+            raise SpecError(f"status: {code} is not a final HTTP status code (200-599)")
         if not weight >= 0:
             raise SpecError(f"status: weight {weight_text!r} must be >= 0")
         out.append((code, weight))

@@ -29,12 +29,14 @@ from mockserver import faults as faults_mod
 from mockserver import latency as latency_mod
 from mockserver.latency import SpecError
 from mockserver.state import SEEN_CAP
+from mockserver.timeline import Timeline
 
 if TYPE_CHECKING:
     from mockserver.state import ServerState
 
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
+BODYLESS = (204, 304)  # answers that never carry a body, whatever the query asks
 
 
 @dataclass(slots=True)
@@ -193,7 +195,7 @@ def _common(req: Request, state: ServerState, path: str, q: dict[str, str], rout
     spec = q.get("latency")
     lat = latency_mod.parse(spec) if spec is not None else cfg.latency
     rates = faults_mod.parse_rates(q["faults"]) if "faults" in q else cfg.faults
-    forced = faults_mod.normalise(q["fault"]) if "fault" in q else None
+    forced = faults_mod.canonical(q["fault"]) if "fault" in q else None
 
     needs_draws = (fixed_delay is None and not lat.is_fixed) or bool(rates) or forced == "5xx"
     needs_draws = needs_draws or path.startswith("/status/") and "," in path
@@ -207,7 +209,7 @@ def _common(req: Request, state: ServerState, path: str, q: dict[str, str], rout
         assert draws is not None
         delay_ms = lat.sample(draws(b"latency"))
     if delay_ms > cfg.max_delay_ms:
-        if spec is not None or fixed_delay is not None:
+        if spec is not None and lat.is_fixed:
             raise BadRequest(f"delay {delay_ms:g} ms is over the cap of {cfg.max_delay_ms:g} ms")
         delay_ms = cfg.max_delay_ms  # a drawn tail value is clipped, not refused
 
@@ -221,23 +223,25 @@ def _common(req: Request, state: ServerState, path: str, q: dict[str, str], rout
     p.name = q.get("name", "")
     if fault is not None:
         _apply_fault(p, fault, q, draws)
-    if _flag(q, "gzip") and p.action is None:
-        p.body = gzip_module.compress(p.body, compresslevel=1, mtime=0)
-        p.headers.append(("Content-Encoding", "gzip"))
-    if _flag(q, "chunked"):
-        p.chunked = True
-    p.replayable = draws is None and fault is None and p.delay_s == 0.0 and p.action is None
+    if p.status not in BODYLESS:
+        if _flag(q, "gzip") and p.action is None:
+            p.body = gzip_module.compress(p.body, compresslevel=1, mtime=0)
+            p.headers.append(("Content-Encoding", "gzip"))
+        if _flag(q, "chunked"):
+            p.chunked = True
+    p.replayable = draws is None and fault is None and p.action is None
     return p
 
 
 def _apply_fault(p: Plan, fault: str, q: dict[str, str], draws: Draws | None) -> None:
-    if fault == "5xx":
-        code_text = q.get("fault", "")
-        if code_text.isdigit() and 500 <= int(code_text) <= 599:
-            p.status = int(code_text)
+    """Turn the plan into a fault: a kind of ``faults.KINDS``, or a 5xx code such as ``503``."""
+    if fault[0] == "5":  # "5xx" or a code
+        if fault != "5xx":
+            p.status = int(fault)
         else:
             u = draws(b"code") if draws is not None else 0.0
             p.status = faults_mod.SERVER_ERRORS[int(u * len(faults_mod.SERVER_ERRORS))]
+        fault = "5xx"
         p.body = b"injected server error\n"
         p.content_type = TEXT
     elif fault == "429":
@@ -287,11 +291,11 @@ def status(tail: str, q: dict[str, str], req: Request, state: Any, draws: Draws 
         if len(choices) == 1
         else faults_mod.pick_weighted(choices, draws(b"status") if draws else 0.0)
     )
-    p = Plan(status=code, body=f"{code}\n".encode())
-    if 300 <= code < 400:
+    p = Plan(status=code, body=b"" if code in BODYLESS else f"{code}\n".encode())
+    if 300 <= code < 400 and code != 304:
         p.headers.append(("Location", "/redirect/0"))
     if code in (429, 503):
-        p.headers.append(("Retry-After", q.get("retry_after", "1")))
+        p.headers.append(("Retry-After", str(_int_param(q, "retry_after", 1, 0, 86_400))))
     return p
 
 
@@ -308,7 +312,9 @@ def drip(tail: str, q: dict[str, str], req: Request, state: ServerState, draws: 
     n = _int_param(q, "bytes", 10, 0, state.config.max_bytes)
     duration_ms = _float_param(q, "duration", 1000.0, 0.0, state.config.max_delay_ms)
     pieces = _int_param(q, "chunks", min(max(n, 1), 10), 1, 10_000)
-    code = _int_param(q, "code", 200, 100, 599)
+    code = _int_param(q, "code", 200, 200, 599)
+    if code in BODYLESS:
+        raise BadRequest(f"code={code} answers have no body to drip")
     return Plan(
         status=code,
         body=b"*" * n,
@@ -333,9 +339,10 @@ def timeline(tail: str, q: dict[str, str], req: Request, state: ServerState, dra
     if name is None:
         doc: Any = {"names": {n: len(t.starts) + t.dropped for n, t in rec.timelines.items()}}
     else:
-        doc = rec.timeline(name).to_json(name, rec.epoch_offset)
+        tl = rec.timelines.get(name) or Timeline(0)  # asking does not create a name
+        doc = tl.to_json(name, rec.epoch_offset)
         if _flag(q, "reset") or req.method == "DELETE":
-            del rec.timelines[name]
+            rec.timelines.pop(name, None)
     return Plan(body=json.dumps(doc).encode(), content_type=JSON, internal=True)
 
 

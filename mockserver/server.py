@@ -11,11 +11,13 @@ experiment measures.  The design in one paragraph:
 * **Delays are timers, not sleeping tasks**: ``loop.call_later(delay, ...)`` per delayed
   request — no coroutine, no task object.  10,000 concurrent delayed requests are
   10,000 timer handles.
-* **Pipelining keeps order**: each request in a connection gets a :class:`_Pending`
-  slot; a slot that is not at the head buffers its bytes until the ones before it are
-  done.  Responses produced in one ``data_received`` call leave in one ``write``.
+* **Pipelining keeps order**: a request that cannot be answered at once gets a
+  :class:`_Pending` slot in the connection's queue; the head slot is rendered and
+  written when its delay is over, then the next.  Responses produced in one
+  ``data_received`` call leave in one ``write``.
 * **Bounded buffers**: a request head over ``max_header_bytes`` gets 431, a body over
-  ``max_body_bytes`` 413; reading pauses while the peer does not read our answers or
+  ``max_body_bytes`` 413; answers are rendered only while the peer reads them (about
+  1 MiB per read at most); reading pauses while the peer does not read our answers or
   while too many pipelined requests wait; a sweeper closes connections whose request
   head is too slow (slowloris) or that sit idle too long.
 """
@@ -34,7 +36,7 @@ import httptools
 
 from mockserver import routes
 from mockserver.config import ServerConfig
-from mockserver.routes import Plan, Request
+from mockserver.routes import BODYLESS, Plan, Request
 from mockserver.state import ServerState
 from mockserver.timeline import Timeline
 
@@ -60,6 +62,8 @@ def render_head(plan: Plan, length: int, chunked: bool) -> bytes:
     ]
     if chunked:
         parts.append(b"\r\nTransfer-Encoding: chunked\r\n")
+    elif plan.status in BODYLESS:  # 204 and 304 carry no body and no length (RFC 9110)
+        parts.append(b"\r\n")
     else:
         parts.append(b"\r\nContent-Length: %d\r\n" % length)
     for name, value in plan.headers:
@@ -76,13 +80,16 @@ def chunk(data: bytes) -> bytes:
 
 _simple_cache: dict[tuple[int, str, bytes, bool], bytes] = {}
 
-# Replay cache: the exact bytes of a whole request -> (response, status, timeline name).
-# Only requests whose plan is a pure function of those bytes get in (no delay, no
-# seeded draw, no fault, keep-alive): a load generator repeating one request then
-# skips the parser and the router, and is still counted and recorded in full.
-_replay_cache: dict[bytes, tuple[bytes, int, str]] = {}
+# Replay cache (``ServerState.replay``): the exact bytes of a whole request ->
+# (response, status, timeline name, delay).  Only requests whose plan is a pure
+# function of those bytes and the server's config get in (a fixed delay, no seeded
+# draw, no fault, keep-alive, a small answer): a load generator repeating one request
+# then skips the parser and the router, and is still counted and recorded in full.
 _REPLAY_MAX_KEY = 2048
+_REPLAY_MAX_VALUE = 16 * 1024
 _REPLAY_MAX_ENTRIES = 4096
+# Bytes answered at once from one read; the rest of a long pipeline waits its turn.
+_BATCH_BUDGET = 1 << 20
 
 
 def render(plan: Plan, head_only: bool) -> bytes:
@@ -108,17 +115,49 @@ def render(plan: Plan, head_only: bool) -> bytes:
 
 
 class _Pending:
-    """A request of this connection that has not been fully answered yet."""
+    """A request of this connection that has not been fully answered yet.
 
-    __slots__ = ("plan", "start", "timeline", "buf", "done", "head_only")
+    Slots leave the connection's queue in request order.  A slot becomes *ready* when its
+    delay is over, and the head slot is carried out (rendered and written) only when it
+    is ready and the peer is reading: a client that pipelines big answers and never reads
+    them costs the server queued plans, not rendered bytes.  ``timeline`` is None for an
+    internal answer (stats, a refusal), which is written in order but not counted.
+    """
 
-    def __init__(self, plan: Plan, start: float, timeline: Timeline, head_only: bool) -> None:
+    __slots__ = (
+        "plan",
+        "response",
+        "status",
+        "delay_s",
+        "close",
+        "start",
+        "timeline",
+        "head_only",
+        "ready",
+        "streaming",
+    )
+
+    def __init__(
+        self,
+        plan: Plan | None,
+        response: bytes | None,
+        status: int,
+        delay_s: float,
+        close: bool,
+        start: float,
+        timeline: Timeline | None,
+        head_only: bool,
+    ) -> None:
         self.plan = plan
+        self.response = response  # the answer's bytes when known in advance, else rendered late
+        self.status = status
+        self.delay_s = delay_s
+        self.close = close
         self.start = start
         self.timeline = timeline
-        self.buf: list[bytes] = []
-        self.done = False
         self.head_only = head_only
+        self.ready = False
+        self.streaming = False  # a drip under way: it stays at the head until its last byte
 
 
 class _TooLarge(Exception):
@@ -137,21 +176,25 @@ class HttpProtocol(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.pending: deque[_Pending] = deque()
         self.batch: list[bytes] | None = None
+        self.batch_size = 0
         self.close_pending = False
         self.closing = False
+        self.eof = False
         self.lost = False
         self.paused = 0  # bit 1: peer not reading, bit 2: pipeline full
         self.url = b""
         self.headers: dict[str, str] = {}
         self.body: list[bytes] = []
         self.head_size = 0
+        self.head_bytes = 0
         self.body_size = 0
         self.head_started = 0.0
         self.last_activity = _now()
         self.error: tuple[int, str] | None = None
         self.in_message = False
         self.completed = 0
-        self.replayable: tuple[bytes, int, str] | None = None
+        self.replayable: tuple[bytes, int, str, float] | None = None
+        self.replay = state.replay
 
     # -- connection events -------------------------------------------------------------
 
@@ -167,12 +210,12 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         self.state.connections.discard(self)
-        self.rec.open_connections -= 1
+        rec = self.rec
+        rec.open_connections -= 1
         now = _now()
         for slot in self.pending:
-            if not slot.done:  # hung, reset or cut off: in flight no more, answered with nothing
-                slot.done = True
-                self.rec.in_flight -= 1
+            if slot.timeline is not None:  # hung, reset or cut off: answered with nothing
+                rec.in_flight -= 1
                 slot.timeline.end(slot.start, now, 0)
         self.pending.clear()
 
@@ -181,10 +224,17 @@ class HttpProtocol(asyncio.Protocol):
             return
         now = self.last_activity = _now()
         if not self.in_message and not self.pending:
-            hit = _replay_cache.get(data)
+            hit = self.replay.get(data)
             if hit is not None and self._replay(hit, now):
                 return
+        if self.head_started:
+            # httptools holds an unfinished header line in memory: bound the head as it comes.
+            self.head_bytes += len(data)
+            if self.head_bytes > self.cfg.max_header_bytes:
+                self._refuse(431, "request header fields too large")
+                return
         self.batch = []
+        self.batch_size = 0
         self.completed = 0
         self.replayable = None
         started_idle = not self.in_message and not self.pending
@@ -198,8 +248,8 @@ class HttpProtocol(asyncio.Protocol):
         else:
             hit = self.replayable
             if hit is not None and started_idle and self.completed == 1 and not self.in_message:
-                if len(data) <= _REPLAY_MAX_KEY and len(_replay_cache) < _REPLAY_MAX_ENTRIES:
-                    _replay_cache[data] = hit
+                if len(data) <= _REPLAY_MAX_KEY and len(self.replay) < _REPLAY_MAX_ENTRIES:
+                    self.replay[data] = hit
         finally:
             batch, self.batch = self.batch, None
             transport = self.transport
@@ -208,21 +258,31 @@ class HttpProtocol(asyncio.Protocol):
                     transport.write(b"".join(batch) if len(batch) > 1 else batch[0])
                 if self.close_pending:
                     transport.close()
+                elif self.pending and self.pending[0].ready:
+                    self._pump()  # answers held back by the batch budget
 
-    def _replay(self, hit: tuple[bytes, int, str], now: float) -> bool:
-        """Answer a request seen before byte for byte (see ``_replay_cache``)."""
+    def _replay(self, hit: tuple[bytes, int, str, float], now: float) -> bool:
+        """Answer a request seen before byte for byte (see ``ServerState.replay``)."""
         rec = self.rec
         if self.cfg.max_in_flight and rec.in_flight >= self.cfg.max_in_flight:
             return False
-        response, status, name = hit
+        response, status, name, delay_s = hit
         rec.total += 1
-        if rec.in_flight >= rec.peak_in_flight:
-            rec.peak_in_flight = rec.in_flight + 1
         tl = rec.timelines.get(name) or rec.timeline(name)
         tl.begin()
-        tl.end(now, now, status)
-        rec.by_status[status] += 1
-        self.transport.write(response)  # type: ignore[union-attr]
+        if not delay_s:
+            if rec.in_flight >= rec.peak_in_flight:
+                rec.peak_in_flight = rec.in_flight + 1
+            tl.end(now, now, status)
+            rec.by_status[status] += 1
+            self.transport.write(response)  # type: ignore[union-attr]
+            return True
+        rec.in_flight += 1
+        if rec.in_flight > rec.peak_in_flight:
+            rec.peak_in_flight = rec.in_flight
+        slot = _Pending(None, response, status, delay_s, False, now, tl, False)
+        self.pending.append(slot)
+        self.loop.call_later(delay_s, self._due, slot)
         return True
 
     def pause_writing(self) -> None:
@@ -230,13 +290,16 @@ class HttpProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._resume(1)
+        if self.pending and self.pending[0].ready:
+            self._pump()
 
     def eof_received(self) -> bool:
         # A half-closed client still gets the answers it asked for; close when done.
         if not self.pending:
             return False
-        self.closing = True
-        self.pending[-1].plan.close = True
+        self.closing = self.eof = True
+        self.pending[-1].close = True
+        self._pump()  # closes at once if a hung request is next: nothing more will come
         return True
 
     # -- httptools callbacks -----------------------------------------------------------
@@ -247,6 +310,7 @@ class HttpProtocol(asyncio.Protocol):
         self.headers = {}
         self.body = []
         self.head_size = 0
+        self.head_bytes = 0
         self.body_size = 0
         self.head_started = _now()
 
@@ -322,11 +386,17 @@ class HttpProtocol(asyncio.Protocol):
         tl = rec.timeline(plan.name)
         tl.begin()
         start = _now()
-        if plan.delay_s <= 0.0 and plan.action is None and not self.pending:
+        delay_s = plan.delay_s
+        if (
+            delay_s <= 0.0
+            and plan.action is None
+            and not self.pending
+            and self.batch_size <= _BATCH_BUDGET
+        ):
             # The hot path: answer at once, nothing queued, nothing scheduled.
             response = render(plan, head_only)
-            if plan.replayable and not plan.close:
-                self.replayable = (response, plan.status, plan.name)
+            if plan.replayable and not plan.close and len(response) <= _REPLAY_MAX_VALUE:
+                self.replayable = (response, plan.status, plan.name, 0.0)
             self._write(response)
             rec.in_flight -= 1
             tl.end(start, start, plan.status)
@@ -334,55 +404,108 @@ class HttpProtocol(asyncio.Protocol):
             if plan.close:
                 self._close()
             return
-        slot = _Pending(plan, start, tl, head_only)
-        self.pending.append(slot)
-        if len(self.pending) >= cfg.max_pipeline:
+        slot = _Pending(plan, None, plan.status, delay_s, plan.close, start, tl, head_only)
+        if plan.replayable and not plan.close and not self.pending:
+            # A delayed answer that is a pure function of the request: replay it next time.
+            slot.response = response = render(plan, head_only)
+            if len(response) <= _REPLAY_MAX_VALUE:
+                self.replayable = (response, plan.status, plan.name, delay_s)
+        pending = self.pending
+        pending.append(slot)
+        if len(pending) >= cfg.max_pipeline:
             self._pause(2)
         if plan.action == "hang":
             return  # never answered; accounted for when the connection goes
-        if plan.delay_s > 0.0:
-            self.loop.call_later(plan.delay_s, self._due, slot)
+        if delay_s > 0.0:
+            self.loop.call_later(delay_s, self._due, slot)
         else:
-            self._due(slot)
+            slot.ready = True
+            if pending[0] is slot:
+                self._pump()
 
     def _due(self, slot: _Pending) -> None:
-        """A delayed request's time has come."""
-        if self.lost or slot.done:
+        """A delayed request's time has come: answer it, or mark it ready to follow its elders."""
+        if self.lost:
             return
-        plan = slot.plan
-        if plan.delay_s > 0.0:
-            self.rec.delay_error(_now() - slot.start - plan.delay_s)
-        action = plan.action
-        if action is None:
-            self._emit(slot, render(plan, slot.head_only))
-            self._finish(slot)
-        elif action == "reset":
-            self._reset()
-        elif action == "truncate":
-            plan.close = True
-            self._emit(
-                slot, render_head(plan, len(plan.body), False) + plan.body[: len(plan.body) // 2]
-            )
-            self._finish(slot)
-        elif action == "malformed":
-            plan.close = True
-            self._emit(slot, _MALFORMED)
-            self._finish(slot)
-        elif action == "drip":
-            self._drip(slot)
+        self.rec.delay_error(_now() - slot.start - slot.delay_s)
+        slot.ready = True
+        if self.pending[0] is slot:
+            self._pump()
 
-    def _drip(self, slot: _Pending) -> None:
+    def _pump(self) -> None:
+        """Carry out the ready requests at the head of the queue, in order, while the peer reads."""
+        pending = self.pending
+        transport = self.transport
+        while pending:
+            slot = pending[0]
+            if not slot.ready:
+                if self.eof and slot.plan is not None and slot.plan.action == "hang":
+                    self._close()  # a client that timed out and left
+                break
+            if slot.streaming or self.paused & 1:
+                break
+            if transport is None or transport.is_closing():
+                return
+            if self.batch is not None and self.batch_size > _BATCH_BUDGET:
+                break  # the rest goes once this read's answers are written
+            if not self._carry_out(slot):
+                return  # a drip under way, or the connection was reset
+            pending.popleft()
+            if slot.close:
+                self._close()
+                return
+        if self.paused & 2 and len(pending) <= self.cfg.max_pipeline // 2:
+            self._resume(2)
+
+    def _carry_out(self, slot: _Pending) -> bool:
+        """Write the head slot's answer.  False if it is not finished (drip) or was reset."""
         plan = slot.plan
+        if slot.response is not None:
+            self._write(slot.response)
+        else:
+            assert plan is not None
+            action = plan.action
+            if action is None:
+                self._write(render(plan, slot.head_only))
+            elif action == "drip":
+                if not self._drip(slot):
+                    return False
+            elif action == "reset":
+                self._reset()
+                return False
+            elif action == "truncate":
+                slot.close = True
+                head = render_head(plan, len(plan.body), False)
+                self._write(head if slot.head_only else head + plan.body[: len(plan.body) // 2])
+            else:  # malformed
+                slot.close = True
+                self._write(_MALFORMED)
+        self._end(slot)
+        return True
+
+    def _end(self, slot: _Pending) -> None:
+        tl = slot.timeline
+        if tl is None:
+            return  # an internal answer: not counted
+        rec = self.rec
+        rec.in_flight -= 1
+        rec.by_status[slot.status] += 1
+        tl.end(slot.start, _now(), slot.status)
+
+    def _drip(self, slot: _Pending) -> bool:
+        """Stream a drip answer over its duration; True if it is already complete."""
+        plan = slot.plan
+        assert plan is not None
         n, duration, pieces = plan.drip
-        self._emit(slot, render_head(plan, n, plan.chunked))
+        self._write(render_head(plan, n, plan.chunked))
         if slot.head_only or n == 0:
             if plan.chunked and not slot.head_only:
-                self._emit(slot, b"0\r\n\r\n")
-            self._finish(slot)
-            return
+                self._write(b"0\r\n\r\n")
+            return True
         sizes = [n // pieces + (1 if i < n % pieces else 0) for i in range(pieces)]
         sizes = [s for s in sizes if s]
         step = duration / len(sizes)
+        slot.streaming = True
 
         def send(i: int) -> None:
             if self.lost:
@@ -391,38 +514,20 @@ class HttpProtocol(asyncio.Protocol):
             last = i == len(sizes) - 1
             if plan.chunked:
                 piece = chunk(piece) + (b"0\r\n\r\n" if last else b"")
-            self._emit(slot, piece)
-            if last:
-                self._finish(slot)
-            else:
+            self._write(piece)
+            if not last:
                 self.loop.call_later(step, send, i + 1)
+                return
+            slot.streaming = False
+            self._end(slot)
+            self.pending.popleft()
+            if slot.close:
+                self._close()
+            else:
+                self._pump()
 
         self.loop.call_later(step, send, 0)
-
-    def _emit(self, slot: _Pending, data: bytes) -> None:
-        if self.pending and self.pending[0] is slot:
-            self._write(data)
-        else:
-            slot.buf.append(data)
-
-    def _finish(self, slot: _Pending) -> None:
-        slot.done = True
-        rec = self.rec
-        rec.in_flight -= 1
-        rec.by_status[slot.plan.status] += 1
-        slot.timeline.end(slot.start, _now(), slot.plan.status)
-        pending = self.pending
-        while pending and pending[0].done:
-            head = pending.popleft()
-            if head.plan.close:
-                self._close()
-                return
-            if pending and pending[0].buf:
-                nxt = pending[0]
-                self._write(b"".join(nxt.buf))
-                nxt.buf = []
-        if self.paused & 2 and len(pending) <= self.cfg.max_pipeline // 2:
-            self._resume(2)
+        return False
 
     def _answer_in_order(self, data: bytes, close: bool) -> None:
         """An immediate answer that must still wait for the requests before it."""
@@ -431,10 +536,8 @@ class HttpProtocol(asyncio.Protocol):
             if close:
                 self._close()
             return
-        plan = Plan(close=close, internal=True)
-        slot = _Pending(plan, _now(), Timeline(0), False)
-        slot.buf.append(data)
-        slot.done = True  # written out when the requests before it are
+        slot = _Pending(None, data, 0, 0.0, close, 0.0, None, False)
+        slot.ready = True  # written out when the requests before it are
         self.pending.append(slot)
 
     def _refuse(self, status: int, reason: str) -> None:
@@ -447,12 +550,15 @@ class HttpProtocol(asyncio.Protocol):
     # -- transport helpers -------------------------------------------------------------
 
     def _write(self, data: bytes) -> None:
-        if self.batch is not None:
-            self.batch.append(data)
+        batch = self.batch
+        if batch is not None:
+            batch.append(data)
+            self.batch_size += len(data)
         elif self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
     def _close(self) -> None:
+        self.closing = True
         if self.batch is not None:
             self.close_pending = True
         elif self.transport is not None:

@@ -21,6 +21,9 @@ class ServerState:
         self.recorder = Recorder(config.timeline_cap)
         self.seen: dict[str, int] = {}
         self.connections: set[HttpProtocol] = set()
+        # Replay cache (see server.py): the exact bytes of a whole request -> its answer.
+        # Per server, because an answer depends on the config (seed, latency, faults).
+        self.replay: dict[bytes, tuple[bytes, int, str, float]] = {}
 
     def reset(self) -> None:
         """Forget every recording and repeat count (``/__reset``)."""

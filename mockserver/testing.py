@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -154,25 +155,28 @@ def command(cfg: ServerConfig) -> list[str]:
 @contextlib.contextmanager
 def _serve_subprocess(cfg: ServerConfig) -> Iterator[RunningServer]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        command(cfg), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if " on " not in line:
-            proc.kill()
-            _, err = proc.communicate(timeout=10)
-            raise RuntimeError(f"mockserver did not start: {(line + err).strip()}")
-        url = line.split(" on ", 1)[1].split()[0]
-        yield RunningServer(url, cfg)
-    finally:
-        proc.terminate()
+    # stderr goes to a file, not a pipe: nobody drains a pipe while the server runs, and a
+    # server that logs enough would block on a full one.
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen(
+            command(cfg), stdout=subprocess.PIPE, stderr=errors, text=True, env=env
+        )
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if " on " not in line:
+                proc.kill()
+                proc.wait(timeout=10)
+                errors.seek(0)
+                raise RuntimeError(f"mockserver did not start: {(line + errors.read()).strip()}")
+            url = line.split(" on ", 1)[1].split()[0]
+            yield RunningServer(url, cfg)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
