@@ -1,0 +1,89 @@
+"""What only the gevent engine has: a child process that patches itself and may die.
+
+The contract suite covers its behaviour as an engine; these tests cover the parent's
+side of the pipe: patching never reaches the caller, records arrive on the parent's
+clock, and a child that dies still leaves one record per URL.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import textwrap
+
+import pytest
+
+from concur.experiment import book_urls
+from concur.records import CrawlConfig, ErrorKind, FetchRecord
+from mockserver.testing import RunningServer
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("gevent") is None, reason="gevent is not installed"
+)
+
+
+def test_patching_stays_in_the_child(mockserver: RunningServer) -> None:
+    from concur.engines import gevent_engine
+
+    unpatched = socket.socket
+    result = gevent_engine.run(book_urls(mockserver.url, 5, "g", delay_ms=1), CrawlConfig())
+    assert result.ok == 5
+    assert socket.socket is unpatched
+    from gevent import monkey
+
+    assert not monkey.is_module_patched("socket")
+    extra = result.extra
+    assert extra["startup_s"] > 0 and extra["total_wall_s"] > result.wall_s
+    assert extra["child_wall_s"] <= result.wall_s
+    assert result.peak_in_flight == 5
+
+
+def _fake_child(body: str) -> str:
+    """A stand-in child program: reads its job, then does ``body``."""
+    return textwrap.dedent(
+        """\
+        import json, os, sys, time
+        job = json.load(sys.stdin.buffer)
+        out = sys.stdout
+        t0 = time.perf_counter()
+        out.write(json.dumps({"ready": t0, "cpu_s": 0.0}) + "\\n")
+        out.write(json.dumps([0, 200, 1, None, 1, 0.001, 0.002, "", ""]) + "\\n")
+        out.flush()
+        """
+    ) + textwrap.dedent(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ("sys.stderr.write('boom: out of luck\\n'); sys.exit(3)", ["code 3", "boom: out of luck"]),
+        ("import signal; os.kill(os.getpid(), signal.SIGKILL)", ["signal 9"]),
+    ],
+)
+def test_a_dying_child_loses_no_url(
+    body: str, words: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from concur.engines import gevent_engine
+
+    monkeypatch.setattr(gevent_engine, "_CHILD", _fake_child(body))
+    urls = [f"http://127.0.0.1:9/{i}" for i in range(4)]
+    seen: list[FetchRecord] = []
+    result = gevent_engine.run(urls, CrawlConfig(), seen.append)
+    assert [r.url for r in result.records] == urls
+    assert sorted(r.index for r in seen) == [0, 1, 2, 3]
+    assert result.records[0].ok
+    for r in result.records[1:]:
+        assert r.error is ErrorKind.OTHER
+        assert all(w in r.detail for w in words), r.detail
+    assert "boom" in capsys.readouterr().err or "signal" in words[0]
+
+
+def test_an_on_record_error_stops_the_child(mockserver: RunningServer) -> None:
+    from concur.engines import gevent_engine
+
+    def explode(record: FetchRecord) -> None:
+        raise RuntimeError("progress bar broke")
+
+    urls = book_urls(mockserver.url, 20, "g", delay_ms=50)
+    with pytest.raises(RuntimeError, match="progress bar broke"):
+        gevent_engine.run(urls, CrawlConfig(concurrency=2), explode)

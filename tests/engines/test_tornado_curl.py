@@ -1,0 +1,67 @@
+"""The tornado engine's curl client must keep the same contract as its default client.
+
+The registry has one ``tornado`` engine; ``CONCUR_TORNADO_CLIENT=curl`` switches it to
+``CurlAsyncHTTPClient``.  These tests run the contract suite's own checks with the
+switch set, so the two clients are held to exactly the same behaviour.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+
+import pytest
+import test_contract as contract  # the sibling module; pytest puts tests/engines on sys.path
+
+from concur.engines import EngineUnavailable
+from concur.experiment import book_urls
+from concur.records import CrawlConfig
+from mockserver.testing import RunningServer
+
+HAVE_PYCURL = importlib.util.find_spec("pycurl") is not None
+HAVE_TORNADO = importlib.util.find_spec("tornado") is not None
+
+pytestmark = pytest.mark.skipif(not HAVE_TORNADO, reason="tornado is not installed")
+
+CHECKS: dict[str, Callable[[str, RunningServer], None]] = {
+    "every_url_fetched_once": contract.test_every_url_fetched_once,
+    "concurrency_limit_seen_by_server": contract.test_concurrency_limit_seen_by_server,
+    "faults_become_error_records": contract.test_faults_become_error_records,
+    "retries_redirects_and_gzip": contract.test_retries_redirects_and_gzip,
+    "waits_overlap": contract.test_waits_overlap,
+}
+
+
+@pytest.mark.skipif(not HAVE_PYCURL, reason="pycurl is not installed: pip install 'concur[curl]'")
+@pytest.mark.parametrize("check", list(CHECKS))
+def test_curl_client_keeps_the_contract(
+    check: str, mockserver: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONCUR_TORNADO_CLIENT", "curl")
+    CHECKS[check]("tornado", mockserver)
+
+
+@pytest.mark.skipif(not HAVE_PYCURL, reason="pycurl is not installed: pip install 'concur[curl]'")
+def test_curl_variant_is_named_and_recorded(mockserver: RunningServer) -> None:
+    from concur.engines.tornado_engine import run, run_curl
+
+    urls = book_urls(mockserver.url, 5, "v", delay_ms=1)
+    assert run_curl(urls, CrawlConfig(concurrency=2)).engine == "tornado-curl"
+    result = run(urls, CrawlConfig(concurrency=2), client="curl")
+    assert (result.engine, result.extra["client"], result.ok) == ("tornado", "curl", 5)
+
+
+def test_client_choice_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from concur.engines.tornado_engine import run
+
+    monkeypatch.setenv("CONCUR_TORNADO_CLIENT", "urllib")
+    with pytest.raises(ValueError, match="CONCUR_TORNADO_CLIENT"):
+        run([], CrawlConfig())
+
+
+@pytest.mark.skipif(HAVE_PYCURL, reason="pycurl is installed")
+def test_curl_without_pycurl_says_how_to_install() -> None:
+    from concur.engines.tornado_engine import run
+
+    with pytest.raises(EngineUnavailable, match=r"concur\[curl\]"):
+        run(["http://127.0.0.1:1/"], CrawlConfig(), client="curl")
