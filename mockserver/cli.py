@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from mockserver import faults, latency
+from mockserver import faults, latency, site
 from mockserver.config import ServerConfig
 from mockserver.latency import SpecError
 from mockserver.server import MockServer
@@ -56,6 +56,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--idle-timeout", type=float, default=120.0, metavar="S")
     parser.add_argument("--header-timeout", type=float, default=30.0, metavar="S")
+    parser.add_argument(
+        "--site",
+        type=int,
+        default=0,
+        metavar="PAGES",
+        help="also serve a seeded synthetic website of PAGES pages, root http://127.0.0.1:PORT/"
+        " (see mockserver.site)",
+    )
+    parser.add_argument(
+        "--site-hosts",
+        type=int,
+        default=3,
+        metavar="H",
+        help="the site's virtual hosts: 127.0.0.1 ... 127.0.0.H on the same port (default 3)",
+    )
+    parser.add_argument(
+        "--site-crawl-delay",
+        type=float,
+        default=0.1,
+        metavar="S",
+        help="Crawl-delay in the robots.txt of the site's last host; 0: none (default 0.1)",
+    )
+
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """Build a config; raise SpecError with a one-line message for bad values."""
@@ -65,6 +88,16 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise SpecError("--workers must be at least 1")
     if args.max_in_flight < 0:
         raise SpecError("--max-in-flight must be >= 0")
+    if not 0 <= args.site <= site.MAX_PAGES:
+        raise SpecError(f"--site must be between 0 and {site.MAX_PAGES} pages")
+    if not 1 <= args.site_hosts <= site.MAX_HOSTS:
+        raise SpecError(f"--site-hosts must be between 1 and {site.MAX_HOSTS}")
+    if not 0 <= args.site_crawl_delay <= 60:
+        raise SpecError("--site-crawl-delay must be between 0 and 60 s")
+    if args.site and args.workers > 1:
+        raise SpecError(
+            "--site needs --workers 1: its ground truth and counters live in one process"
+        )
     return ServerConfig(
         host=args.host,
         port=args.port,
@@ -77,6 +110,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         workers=args.workers,
         idle_timeout_s=args.idle_timeout,
         header_timeout_s=args.header_timeout,
+        site_pages=args.site,
+        site_hosts=args.site_hosts,
+        site_crawl_delay=args.site_crawl_delay,
     )
 
 
@@ -94,6 +130,8 @@ async def _serve(config: ServerConfig, sock: socket.socket | None, announce: boo
     url = await server.start()
     if announce:
         desc = f"seed {config.seed}, latency {config.latency}, {config.workers} worker(s)"
+        if config.site_pages:
+            desc += f", site of {config.site_pages} pages on {config.site_hosts} host(s)"
         print(f"mockserver listening on {url} ({desc})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

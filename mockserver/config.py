@@ -33,3 +33,8 @@ class ServerConfig:
     timeline_cap: int = 2_000_000  # requests kept per timeline name; later ones are counted only
     max_bytes: int = 64 * 1024 * 1024  # largest /bytes/N or /drip body
     workers: int = 1
+    # The synthetic site (mockserver.site): P pages on hosts 127.0.0.1 ... 127.0.0.H, seeded by
+    # ``seed``; 0 pages: no site.  The last host's robots.txt has the Crawl-delay (0: none).
+    site_pages: int = 0
+    site_hosts: int = 3
+    site_crawl_delay: float = 0.1

@@ -37,6 +37,7 @@ import httptools
 from mockserver import routes
 from mockserver.config import ServerConfig
 from mockserver.routes import BODYLESS, Plan, Request
+from mockserver.site import Site
 from mockserver.state import ServerState
 from mockserver.timeline import Timeline
 
@@ -195,6 +196,8 @@ class HttpProtocol(asyncio.Protocol):
         self.completed = 0
         self.replayable: tuple[bytes, int, str, float] | None = None
         self.replay = state.replay
+        # The router: the synthetic site's, which hands other paths on to routes.plan.
+        self.plan_request = routes.plan if state.site is None else state.site.plan
 
     # -- connection events -------------------------------------------------------------
 
@@ -354,7 +357,7 @@ class HttpProtocol(asyncio.Protocol):
             self._refuse(400, "request target is not UTF-8")
             return
         req = Request(method, target, self.headers, b"".join(self.body) if self.body else b"")
-        plan = routes.plan(req, self.state)
+        plan = self.plan_request(req, self.state)
         if not parser.should_keep_alive():
             plan.close = True
         self._dispatch(plan, method == "HEAD")
@@ -610,6 +613,9 @@ async def _sweep(state: ServerState, period: float = 1.0) -> None:
             conn.check_timeouts(now)
 
 
+_SITE_BIND_ATTEMPTS = 20
+
+
 class MockServer:
     """A mock server inside the running event loop: ``await start()``, ``await close()``."""
 
@@ -618,8 +624,11 @@ class MockServer:
     ) -> None:
         self.config = config or ServerConfig()
         self.state = ServerState(self.config)
+        if self.config.site_pages:
+            self.state.site = Site(self.config)
         self._sock = sock
         self._server: asyncio.Server | None = None
+        self._site_server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.port = 0
 
@@ -632,32 +641,62 @@ class MockServer:
     async def start(self) -> str:
         loop = asyncio.get_running_loop()
         cfg = self.config
-        if self._sock is not None:
-            server = await loop.create_server(
-                lambda: HttpProtocol(self.state), sock=self._sock, backlog=4096
-            )
-        else:
-            server = await loop.create_server(
-                lambda: HttpProtocol(self.state),
-                cfg.host,
-                cfg.port,
-                backlog=4096,
-                reuse_port=cfg.workers > 1 or None,
-            )
+        for attempt in range(_SITE_BIND_ATTEMPTS):
+            if self._sock is not None:
+                server = await loop.create_server(
+                    lambda: HttpProtocol(self.state), sock=self._sock, backlog=4096
+                )
+            else:
+                server = await loop.create_server(
+                    lambda: HttpProtocol(self.state),
+                    cfg.host,
+                    cfg.port,
+                    backlog=4096,
+                    reuse_port=cfg.workers > 1 or None,
+                )
+            self.port = server.sockets[0].getsockname()[1]
+            if self.state.site is None:
+                break
+            try:
+                self._site_server = await self._listen_site_hosts(loop, server)
+                break
+            except OSError:  # a free port here may be taken on 127.0.0.2: pick another
+                server.close()
+                await server.wait_closed()
+                if cfg.port or self._sock is not None or attempt == _SITE_BIND_ATTEMPTS - 1:
+                    raise
         self._server = server
-        self.port = server.sockets[0].getsockname()[1]
         self._sweeper = loop.create_task(_sweep(self.state))
         return self.url
+
+    async def _listen_site_hosts(
+        self, loop: asyncio.AbstractEventLoop, server: asyncio.Server
+    ) -> asyncio.Server | None:
+        """Listen on the site's other loopback addresses (127.0.0.2 ...) on the same port."""
+        site = self.state.site
+        assert site is not None
+        site.bind(self.port)
+        bound = {s.getsockname()[0] for s in server.sockets if s.family == socket.AF_INET}
+        hosts = [] if "0.0.0.0" in bound else [a for a in site.addresses if a not in bound]
+        if not hosts:
+            return None
+        return await loop.create_server(
+            lambda: HttpProtocol(self.state), hosts, self.port, backlog=4096
+        )
 
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._site_server is not None:
+            self._site_server.close()
         if self._server is not None:
             self._server.close()
             for conn in list(self.state.connections):
                 if conn.transport is not None:
                     conn.transport.abort()
             await self._server.wait_closed()
+        if self._site_server is not None:
+            await self._site_server.wait_closed()
 
     async def serve_forever(self) -> None:
         await self.start()

@@ -9,6 +9,7 @@ from mockserver.timeline import Recorder
 
 if TYPE_CHECKING:
     from mockserver.server import HttpProtocol
+    from mockserver.site import Site
 
 SEEN_CAP = 4_000_000  # identities remembered for repeat counts; cleared past this
 
@@ -24,9 +25,12 @@ class ServerState:
         # Replay cache (see server.py): the exact bytes of a whole request -> its answer.
         # Per server, because an answer depends on the config (seed, latency, faults).
         self.replay: dict[bytes, tuple[bytes, int, str, float]] = {}
+        self.site: Site | None = None  # the synthetic site, when config.site_pages > 0
 
     def reset(self) -> None:
         """Forget every recording and repeat count (``/__reset``)."""
         self.recorder.reset()
         self.recorder.open_connections = len(self.connections)
         self.seen.clear()
+        if self.site is not None:
+            self.site.reset_stats()

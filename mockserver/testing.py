@@ -143,6 +143,9 @@ def command(cfg: ServerConfig) -> list[str]:
         ]
     if cfg.workers != 1:
         args += ["--workers", str(cfg.workers)]
+    if cfg.site_pages:
+        args += ["--site", str(cfg.site_pages), "--site-hosts", str(cfg.site_hosts)]
+        args += ["--site-crawl-delay", str(cfg.site_crawl_delay)]
     args += [
         "--idle-timeout",
         str(cfg.idle_timeout_s),
