@@ -20,7 +20,7 @@ URL layout (PORT is the server's port, ``j`` a page id in ``[0, P)``)
 ``/p/j``           page j, on exactly one host: 127.0.0.(1 + j mod (H-1)) (127.0.0.1 when
                    H <= 2), except the last min(8, P/10) pages, which live on 127.0.0.H
 ``/private/j``     page j when it is *private* (some leaves): robots.txt disallows it
-``/p/j?v=1``       query variants of a page (also ``?v=2&ref=nav``): same page, distinct URL
+``/p/j?v=1``       query variants of a page (also ``?ref=nav&v=2``): same page, distinct URL
 ``/p/(P+j)``       a link to a page that does not exist, on page j's host: 404
 ``/f/j.pdf``       non-HTML, on page j's host: ``application/pdf``; ``/f/j`` is ``image/png``
 ``/f/j.txt``       (no extension to go by); ``.txt`` is ``text/plain`` holding a fake link
@@ -63,8 +63,11 @@ Rules the ground truth assumes
 * Normal form of a URL (:func:`normalise`): scheme and host lower-case; default port
   (80, 443) dropped; empty path becomes ``/``; dot segments (``.``, ``..``) resolved,
   also in absolute URLs (``urllib.parse.urljoin`` leaves those alone); fragment
-  dropped; userinfo dropped; query kept byte for byte (``?v=1`` and ``?v=2&ref=nav`` are
+  dropped; userinfo dropped; query kept byte for byte (``?v=1`` and ``?ref=nav&v=2`` are
   pages of their own; an empty ``?`` is dropped); only ``http`` and ``https`` URLs.
+  The site writes no percent-escapes and its queries in sorted parameter order, so a
+  normaliser that also decodes unreserved escapes or sorts parameters (as
+  ``concur.crawl.urls.normalize`` does by default) agrees on every URL of the site.
 * In scope: the site's H hosts and nothing else.
 * robots.txt: the ``User-agent: *`` group applies; rules are plain path prefixes (no
   wildcards), and first-match and longest-match readings agree on every URL.  A URL
@@ -145,7 +148,7 @@ PAGE, VAR1, VAR2, FILE, GONE, R1, R2, R3 = range(8)
 SLOTS = 8
 HOME, ROBOTS, SITEMAP, LOOP_A, LOOP_B = range(5)
 HSLOTS = 5
-VARIANTS = ("", "v=1", "v=2&ref=nav")
+VARIANTS = ("", "v=1", "ref=nav&v=2")  # in sorted order: sorting normalisers agree
 _CHAIN_STATUS = {R1: 301, R2: 302, R3: 307}
 
 # A link's form: the style in the low 3 bits, flags above.
