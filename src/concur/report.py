@@ -55,7 +55,7 @@ def summarize(
         },
         "attempts": sum(r.attempts for r in records),
         "bytes": sum(r.nbytes for r in records),
-        "concurrency": result.config.concurrency,
+        "concurrency": result.config.concurrency if _concurrent(result.engine) else 1,
         "wall_s": round(wall, 4),
         "ideal_s": None if ideal_s is None else round(ideal_s, 4),
         "efficiency": None if not ideal_s or wall <= 0 else round(ideal_s / wall, 4),
@@ -95,6 +95,13 @@ def render(summary: dict[str, Any]) -> str:
         f"in flight   peak {s['peak_in_flight']} (server)   {s['client_peak_in_flight']} (client)",
     ]
     return "\n".join(lines)
+
+
+def _concurrent(engine: str) -> bool:
+    from concur.engines import ENGINES
+
+    spec = ENGINES.get(engine)
+    return spec is None or spec.concurrent
 
 
 def _kinds(errors: dict[str, int]) -> str:

@@ -141,16 +141,14 @@ def _experiment(args: argparse.Namespace, engine: Any, config: Any) -> int:
             args._parser.exit(2, f"concur crawl: error: --latency: {exc}\n")
     with serve(mode="subprocess", seed=args.seed) as server:
         urls = book_urls(server.url, args.n, args.impl, delay_ms=args.delay, latency=spec)
-        ideal = (
-            None
-            if spec is not None
-            else ideal_seconds(len(urls), config.concurrency, args.delay / 1e3)
-        )
+        # serial ignores the concurrency: its ideal is one request after another
+        in_flight = config.concurrency if ENGINES[args.impl].concurrent else 1
+        ideal = None if spec is not None else ideal_seconds(len(urls), in_flight, args.delay / 1e3)
         if not args.json:
             what = f"latency {spec}" if spec else f"{args.delay:g} ms each"
             print(
                 f"concur: {len(urls)} requests to {server.url}/add ({what}), "
-                f"{config.concurrency} at a time, engine {args.impl}",
+                f"{in_flight} at a time, engine {args.impl}",
                 file=sys.stderr,
             )
         return _finish(args, engine, urls, config, server=server, ideal_s=ideal)
