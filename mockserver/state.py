@@ -8,7 +8,7 @@ from mockserver.config import ServerConfig
 from mockserver.timeline import Recorder
 
 if TYPE_CHECKING:
-    from mockserver.server import HttpProtocol
+    from mockserver.server import HttpProtocol, Timers
     from mockserver.site import Site
 
 SEEN_CAP = 4_000_000  # identities remembered for repeat counts; cleared past this
@@ -25,6 +25,7 @@ class ServerState:
         # Replay cache (see server.py): the exact bytes of a whole request -> its answer.
         # Per server, because an answer depends on the config (seed, latency, faults).
         self.replay: dict[bytes, tuple[bytes, int, str, float]] = {}
+        self.timers: Timers | None = None  # made by the first connection, in the loop
         self.site: Site | None = None  # the synthetic site, when config.site_pages > 0
 
     def reset(self) -> None:

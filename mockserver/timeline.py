@@ -12,6 +12,7 @@ epoch seconds, so a client can line its own records up with the server's.
 
 from __future__ import annotations
 
+import os
 import time
 from array import array
 from collections import Counter
@@ -120,6 +121,7 @@ class Recorder:
     def stats(self) -> dict[str, Any]:
         now = time.perf_counter()
         return {
+            "pid": os.getpid(),  # which worker answered, with --workers
             "uptime_s": now - self.started,
             "since_reset_s": now - self.reset_at,
             "total": self.total,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -72,8 +73,11 @@ def test_workers_serve_and_stop_together() -> None:
     with running("--port", "0", "--workers", "2") as (url, proc):
         workers = children(proc.pid)
         assert len(workers) == 2
-        for _ in range(20):  # new connections, spread over both workers by the kernel
+        pids = set()
+        for _ in range(30):  # new connections, spread over both workers by the kernel
             assert fetch(url + "/add") == b"."
+            pids.add(json.loads(fetch(url + "/__stats"))["pid"])
+        assert pids == set(workers)
         proc.terminate()  # SIGTERM to the parent stops the workers too
         assert proc.wait(timeout=10) == 0
     for pid in workers:

@@ -83,6 +83,7 @@ def test_stats(server: RunningServer) -> None:
     assert delay_error["p50"] <= delay_error["p99"] <= delay_error["max"]
     assert stats["names"] == {"": 4}
     assert stats["uptime_s"] >= stats["since_reset_s"] >= 0
+    assert stats["pid"] > 0
 
 
 def test_delay_error_over_many_requests(server: RunningServer) -> None:
