@@ -87,3 +87,38 @@ def test_an_on_record_error_stops_the_child(mockserver: RunningServer) -> None:
     urls = book_urls(mockserver.url, 20, "g", delay_ms=50)
     with pytest.raises(RuntimeError, match="progress bar broke"):
         gevent_engine.run(urls, CrawlConfig(concurrency=2), explode)
+
+
+def test_name_lookups_are_shared_and_failures_not_kept() -> None:
+    import gevent
+
+    from concur.engines.gevent_engine import _SharedLookups
+
+    calls: list[str] = []
+
+    class Slow:
+        def getaddrinfo(self, host: str, *rest: int) -> list[str]:
+            calls.append(host)
+            gevent.sleep(0.01)
+            if host == "nowhere":
+                raise socket.gaierror(-2, "Name or service not known")
+            return [f"address of {host}"]
+
+    lookups = _SharedLookups(Slow())
+    asks = [gevent.spawn(lookups.getaddrinfo, "h", 80, 0, 1, 0, 0) for _ in range(50)]
+    gevent.joinall(asks, raise_error=True)
+    assert {g.value[0] for g in asks} == {"address of h"} and calls == ["h"]
+    assert lookups.getaddrinfo("h", 80, 0, 1, 0, 0) == ["address of h"] and calls == ["h"]
+
+    def ask_nowhere() -> object:
+        try:
+            return lookups.getaddrinfo("nowhere", 80)
+        except socket.gaierror as exc:
+            return exc
+
+    failing = [gevent.spawn(ask_nowhere) for _ in range(3)]
+    gevent.joinall(failing, raise_error=True)
+    assert all(isinstance(g.value, socket.gaierror) for g in failing)
+    with pytest.raises(socket.gaierror):
+        lookups.getaddrinfo("nowhere", 80)
+    assert calls == ["h", "nowhere", "nowhere"]  # shared while running, not kept after

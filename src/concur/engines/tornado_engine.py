@@ -111,28 +111,45 @@ class _BodyTooLarge(httputil.HTTPInputError):
 
 
 class _CachingResolver(Resolver):
-    """Remembers each lookup for ``ttl`` seconds (the simple client resolves per request)."""
+    """One lookup per name, shared by the requests that ask meanwhile and kept ``ttl`` s.
+
+    The simple client resolves the host for every request, each lookup a trip to a
+    thread pool (``getaddrinfo`` blocks).  aiohttp keeps answers for 300 s; so do we.
+    Requests that ask while a lookup is running wait for it rather than start their
+    own, so the first wave of 2,000 requests makes one lookup, not 2,000.
+    """
 
     def initialize(self, ttl: float = 300.0) -> None:
         self._inner = DefaultLoopResolver()
         self._ttl = ttl
-        self._cache: dict[tuple[str, int, int], tuple[float, list[tuple[int, Any]]]] = {}
+        self._answers: dict[tuple[str, int, int], tuple[float, list[tuple[int, Any]]]] = {}
+        self._running: dict[tuple[str, int, int], asyncio.Future[list[tuple[int, Any]]]] = {}
 
     async def resolve(
         self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
     ) -> list[tuple[int, Any]]:
         key = (host, port, int(family))
-        hit = self._cache.get(key)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
+        hit = self._answers.get(key)
+        if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        addresses = await self._inner.resolve(host, port, family)
-        self._cache[key] = (now + self._ttl, addresses)
-        return addresses
+        running = self._running.get(key)
+        if running is None:
+            running = self._running[key] = asyncio.ensure_future(self._lookup(key, family))
+        return await asyncio.shield(running)  # one waiter's timeout must not cancel it
+
+    async def _lookup(
+        self, key: tuple[str, int, int], family: socket.AddressFamily
+    ) -> list[tuple[int, Any]]:
+        try:
+            answer = await self._inner.resolve(key[0], key[1], family)
+        finally:
+            del self._running[key]
+        self._answers[key] = (time.monotonic() + self._ttl, answer)
+        return answer
 
     def close(self) -> None:
         self._inner.close()
-        self._cache.clear()
+        self._answers.clear()
 
 
 class _Transfer:

@@ -1,4 +1,4 @@
-"""The tornado engine's curl client must keep the same contract as its default client.
+"""The tornado engine: its curl client keeps the contract, its resolver shares lookups.
 
 The registry has one ``tornado`` engine; ``CONCUR_TORNADO_CLIENT=curl`` switches it to
 ``CurlAsyncHTTPClient``.  These tests run the contract suite's own checks with the
@@ -65,3 +65,39 @@ def test_curl_without_pycurl_says_how_to_install() -> None:
 
     with pytest.raises(EngineUnavailable, match=r"concur\[curl\]"):
         run(["http://127.0.0.1:1/"], CrawlConfig(), client="curl")
+
+
+def test_simple_client_lookups_are_shared_and_failures_not_kept() -> None:
+    import asyncio
+    import socket
+
+    from concur.engines.tornado_engine import _CachingResolver
+
+    calls: list[str] = []
+
+    class Slow:
+        async def resolve(self, host: str, port: int, family: int) -> list[tuple[int, str]]:
+            calls.append(host)
+            await asyncio.sleep(0.01)
+            if host == "nowhere":
+                raise socket.gaierror(-2, "Name or service not known")
+            return [(socket.AF_INET, host)]
+
+        def close(self) -> None:
+            pass
+
+    async def main() -> None:
+        resolver = _CachingResolver()
+        resolver._inner = Slow()  # type: ignore[assignment]
+        answers = await asyncio.gather(*(resolver.resolve("h", 80) for _ in range(50)))
+        assert all(a == [(socket.AF_INET, "h")] for a in answers) and calls == ["h"]
+        failed = await asyncio.gather(
+            *(resolver.resolve("nowhere", 80) for _ in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(f, socket.gaierror) for f in failed)
+        with pytest.raises(socket.gaierror):
+            await resolver.resolve("nowhere", 80)
+        assert calls == ["h", "nowhere", "nowhere"]
+        resolver.close()
+
+    asyncio.run(main())
