@@ -8,6 +8,7 @@ switch set, so the two clients are held to exactly the same behaviour.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -55,15 +56,15 @@ def test_client_choice_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     from concur.engines.tornado_engine import run
 
     monkeypatch.setenv("CONCUR_TORNADO_CLIENT", "urllib")
-    with pytest.raises(ValueError, match="CONCUR_TORNADO_CLIENT"):
+    with pytest.raises(EngineUnavailable, match="'urllib': choose one of simple, curl"):
         run([], CrawlConfig())
 
 
-@pytest.mark.skipif(HAVE_PYCURL, reason="pycurl is installed")
-def test_curl_without_pycurl_says_how_to_install() -> None:
+def test_curl_without_pycurl_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     from concur.engines.tornado_engine import run
 
-    with pytest.raises(EngineUnavailable, match=r"concur\[curl\]"):
+    monkeypatch.setitem(sys.modules, "pycurl", None)  # as if it were not installed
+    with pytest.raises(EngineUnavailable, match=r"needs pycurl.*concur\[curl\]"):
         run(["http://127.0.0.1:1/"], CrawlConfig(), client="curl")
 
 

@@ -207,10 +207,11 @@ def classify(exc: BaseException, seen: _Transfer | None = None) -> Outcome:
     if isinstance(exc, OSError):
         if isinstance(exc, ConnectionRefusedError):
             return Outcome(error=ErrorKind.REFUSED, detail=detail)
-        if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
-            return Outcome(status, 0, ErrorKind.RESET, detail)
-        if errno_ in (errno.ECONNRESET, errno.EPIPE):
-            return Outcome(status, 0, ErrorKind.RESET, detail)
+        reset = isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError)
+        if reset or errno_ in (errno.ECONNRESET, errno.EPIPE):
+            if status is not None:  # the answer had begun: its body was cut short
+                return Outcome(status, seen.nbytes if seen else 0, ErrorKind.TRUNCATED, detail)
+            return Outcome(error=ErrorKind.RESET, detail=detail)
         return Outcome(error=ErrorKind.CONNECT, detail=detail)
     if isinstance(exc, ValueError) and "url" in str(exc).lower():
         return Outcome(error=ErrorKind.INVALID_URL, detail=detail)
@@ -325,7 +326,7 @@ async def crawl(
 ) -> CrawlResult:
     """Fetch every URL with at most ``config.concurrency`` requests in flight."""
     if client not in CLIENTS:
-        raise ValueError(f"tornado client must be one of {', '.join(CLIENTS)}, not {client!r}")
+        raise EngineUnavailable(f"tornado client {client!r}: choose one of {', '.join(CLIENTS)}")
     meter = Meter()
     gauge = InFlight()
     http, callbacks, close = _make_client(config, client)
@@ -390,7 +391,7 @@ def run(
     """Run :func:`crawl` on a fresh event loop; ``client`` defaults to $CONCUR_TORNADO_CLIENT."""
     chosen = client or os.environ.get(CLIENT_ENV, "").strip().lower() or "simple"
     if chosen not in CLIENTS:
-        raise ValueError(f"{CLIENT_ENV}={chosen!r}: choose one of {', '.join(CLIENTS)}")
+        raise EngineUnavailable(f"tornado client {chosen!r}: choose one of {', '.join(CLIENTS)}")
     with asyncio.Runner() as runner:
         # The coroutine object itself; the book passed a functools.partial here.
         return runner.run(crawl(urls, config, on_record, chosen))
