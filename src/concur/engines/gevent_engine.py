@@ -90,13 +90,17 @@ if TYPE_CHECKING:
 # The child's program.  gevent asks importlib.metadata for its plugins' entry points
 # once per patched module (25 times, each a scan of every installed distribution:
 # about 0.1 s in a large virtualenv), so the answer is cached while patching.
+# Run with ``-P`` (no current directory on sys.path) and the directory this concur was
+# imported from as argv[1], so the child imports the same concur as its parent.
 _CHILD = """\
-import functools, importlib.metadata as md
+import functools, importlib.metadata as md, sys
 _entry_points = md.entry_points
 md.entry_points = functools.lru_cache(maxsize=None)(_entry_points)
 from gevent import monkey
 monkey.patch_all()
 md.entry_points = _entry_points
+if sys.argv[1] not in sys.path:
+    sys.path.insert(0, sys.argv[1])
 from concur.engines.gevent_engine import child_main
 child_main()
 """
@@ -117,11 +121,10 @@ def run(urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = None) ->
     done: dict[str, Any] = {}  # its last line: what the crawl cost it
     with tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD],
+            [sys.executable, "-P", "-c", _CHILD, str(Path(__file__).resolve().parents[2])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
-            env=_child_env(),
         )
         try:
             assert proc.stdin is not None and proc.stdout is not None
@@ -181,15 +184,6 @@ def run(urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = None) ->
         extra_cpu_s=-ready.get("cpu_s", 0.0),
         extra=extra,
     )
-
-
-def _child_env() -> dict[str, str]:
-    """The caller's environment, with the directory concur was imported from on the path."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = root if not path else f"{root}{os.pathsep}{path}"
-    return env
 
 
 def _to_line(r: FetchRecord) -> bytes:
