@@ -221,7 +221,7 @@ def test_two_servers_with_one_seed_answer_alike() -> None:
     # The timeline is in completion order; compare the sorted delays.
     delays_a = sorted(r["dt"] for r in tl_a)
     delays_b = sorted(r["dt"] for r in tl_b)
-    assert max(abs(a - b) for a, b in zip(delays_a, delays_b, strict=True)) < 0.05
+    assert max(abs(a - b) for a, b in zip(delays_a, delays_b, strict=True)) < 0.08
     with serve(seed=12) as other:
         assert fetch_all(other.url, targets) != statuses_a
 
