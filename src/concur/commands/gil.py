@@ -68,7 +68,13 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"--python {args.python}: not an executable")
     out = Path(args.out)
     t0 = time.perf_counter()
-    with Lab(quick=args.quick, out=out, python=python) as lab:
+    command = " ".join(
+        ["concur gil", *names]
+        + (["--quick"] if args.quick else [])
+        + ["--out", str(out)]
+        + (["--python", python] if python else [])
+    )
+    with Lab(quick=args.quick, out=out, python=python, command=command) as lab:
         docs = run_experiments(lab, names)
     print(
         f"\nconcur gil: {len(docs)} experiment{'s' if len(docs) != 1 else ''} in "

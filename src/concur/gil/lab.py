@@ -40,8 +40,10 @@ class Lab:
         python: str | None = None,
         server_url: str | None = None,
         echo_address: tuple[str, int] | None = None,
+        command: str | None = None,
     ) -> None:
         self.quick = quick
+        self.command = command
         self.out = out
         self.python = python
         self._server_url = server_url
@@ -130,14 +132,17 @@ def run_child(
     env = dict(os.environ)
     paths = _import_roots() + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(paths)
-    proc = subprocess.run(
-        [python or sys.executable, "-m", "concur.gil.child", json.dumps(job)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            [python or sys.executable, "-m", "concur.gil.child", json.dumps(job)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{job['kind']} did not finish within {timeout:g} s") from None
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -156,7 +161,8 @@ def run_one(lab: Lab, name: str, echo: Printer = print) -> dict[str, Any]:
     echo(f"\n== {exp.number}. {exp.name}: {exp.title}")
     t0 = time.perf_counter()
     data = module.run(lab)
-    doc = results.document(exp.number, exp.name, exp.title, data, time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    doc = results.document(exp.number, exp.name, exp.title, data, seconds, command=lab.command)
     lab.results[exp.name] = doc
     written: list[Path] = []
     view = {**doc["result"], "params": doc["params"], "machine": doc["machine"]}
@@ -176,6 +182,16 @@ def run_one(lab: Lab, name: str, echo: Printer = print) -> dict[str, Any]:
     else:
         echo(f"  ({took})")
     return doc
+
+
+def redraw(json_path: Path, out_dir: Path | None = None) -> list[Path]:
+    """Draw an experiment's figures again from its saved JSON alone (no measuring)."""
+    doc = results.load(json_path)
+    if doc["result"].get("skipped"):
+        return []
+    view = {**doc["result"], "params": doc["params"], "machine": doc["machine"]}
+    figures: list[Path] = get(doc["experiment"]).load().figures(view, out_dir or json_path.parent)
+    return figures
 
 
 def run_experiments(

@@ -43,7 +43,7 @@ def _version(name: str) -> str | None:
 
 
 def machine_info() -> dict[str, Any]:
-    """Python version and build, GIL state, switch interval, cores and affinity, libraries."""
+    """Python version and build, GIL state, switch interval, cores, affinity, load, libraries."""
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {
         "python": platform.python_version(),
@@ -58,6 +58,8 @@ def machine_info() -> dict[str, Any]:
         "affinity": affinity,
         "usable_cpus": usable_cpus(),
         "platform": platform.platform(),
+        # Other work on a shared machine moves GIL results: the 1, 5 and 15 minute load.
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "libraries": {name: _version(name) for name in LIBRARIES},
     }
 

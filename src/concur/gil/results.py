@@ -1,7 +1,7 @@
 """Saving a result: one JSON document per experiment, with the machine it was measured on.
 
-A document is plain data — ``schema``, ``experiment``, ``machine``, ``params``,
-``result``, ``figures`` — so figures can be redrawn and runs compared from the file
+A document is plain data — ``schema``, ``experiment``, ``command``, ``machine``,
+``params``, ``result``, ``figures`` — so figures can be redrawn and runs compared from the file
 alone, without rerunning anything.
 """
 
@@ -19,7 +19,12 @@ SCHEMA = "concur-gil/1"
 
 
 def document(
-    number: int, name: str, title: str, result: dict[str, Any], seconds: float
+    number: int,
+    name: str,
+    title: str,
+    result: dict[str, Any],
+    seconds: float,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Wrap an experiment's result (its ``params`` are lifted out) with the machine info."""
     body = dict(result)
@@ -31,6 +36,7 @@ def document(
         "title": title,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
+        "command": command,
         "machine": machine_info(),
         "params": params,
         "result": body,

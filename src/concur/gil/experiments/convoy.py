@@ -36,13 +36,16 @@ EDGES = stats.log_edges(2e-6, 1.0, per_decade=12)  # round-trip histogram bins, 
 
 EXPLAIN = (
     "What you should see, and why: alone, the I/O thread makes tens of thousands of round "
-    "trips a second.  With one CPU-bound thread it falls by one to two orders of magnitude, "
-    "and the histogram moves to peaks at multiples of the switch interval: every time the "
-    "I/O thread blocks it lets the GIL go, and once its answer is back it must wait for the "
-    "CPU thread to be forced off the GIL, up to one interval per blocking call.  CPU-bound "
-    "processes have GILs of their own, so round trips stay fast (they only share cores). "
-    "Pinned to one core, the OS hands the core to the thread that was woken, which changes "
-    "the picture but does not undo the wait for the GIL."
+    "trips a second.  Beside one CPU-bound thread the rate falls by one to two orders of "
+    "magnitude.  Every send and recv lets the GIL go; if the CPU thread grabs it, the I/O "
+    "thread, whose answer is already there, gets it back only when the CPU thread is forced "
+    "off after the switch interval.  So a round trip takes either microseconds (the I/O "
+    "thread won the GIL back first) or about one or more whole intervals, and the time-"
+    "weighted histogram puts its peaks at multiples of the switch interval.  CPU-bound "
+    "processes have GILs of their own: they only compete for cores, and round trips stay "
+    "fast.  Pinned to one core, the OS scheduler decides who runs when a packet arrives, and "
+    "the result swings from run to run: compare the pinned bars with each other, not with "
+    "the two-core ones."
 )
 
 

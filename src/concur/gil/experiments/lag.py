@@ -30,8 +30,10 @@ VARIANTS = {
 }
 
 EXPLAIN = (
-    "What you should see, and why: inline CPU work stops the loop, so the lag equals the job "
-    "length (150 ms) and debug mode reports each job as a slow callback.  Moved to a thread, "
+    "What you should see, and why: inline CPU work stops the loop, and debug mode reports "
+    "each job as a slow callback.  The lag is even several jobs long: a sleeping task needs "
+    "two turns of the loop to wake up (the timer fires, then the task runs), and the worker "
+    "takes a whole job at every turn.  Moved to a thread, "
     "pure-Python work no longer blocks any callback — debug mode reports nothing — yet the "
     "loop still lags by several milliseconds at every wake-up: the loop thread must win the "
     "GIL back from the worker, and waits up to a switch interval for it.  That is the lag "
