@@ -6,7 +6,7 @@ one pure-Python thread spinning in the *same process*.  Each engine runs in a fr
 interpreter.  threads and asyncio are called through ``concur.engines.get_engine``;
 the gevent engine crawls in a child process of its own (so its patching cannot leak),
 where a neighbour in our process could not reach its GIL, so here the lab patches its
-own fresh interpreter and calls that engine's in-process crawl directly.
+own fresh interpreter and calls that engine's in-process ``crawl`` there.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def _crawler(engine: str) -> Any:
         try:
             from concur.engines import gevent_engine
 
-            inner = gevent_engine._crawl  # the engine's own crawl, in this patched process
+            inner = gevent_engine.crawl  # the engine's own crawl, in this patched process
         except (ImportError, AttributeError) as exc:
             return f"gevent engine unavailable here: {exc}"
 
