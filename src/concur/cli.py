@@ -20,6 +20,7 @@ COMMANDS = {
     ),
     "bench": ("concur.commands.bench", "run every engine side by side on the benchmark scenarios"),
     "plot": ("concur.commands.plot", "redraw a benchmark's figures and report from results.json"),
+    "gil": ("concur.commands.gil", "the GIL lab: eight experiments, with figures and JSON"),
     "engines": ("concur.commands.engines", "list the engines and whether each is installed"),
 }
 

@@ -26,6 +26,7 @@ class ErrorKind(enum.StrEnum):
     PROTOCOL = "protocol"  # a response no HTTP parser accepts
     TOO_LARGE = "too_large"  # the body is larger than ``max_body``
     HTTP = "http"  # an answer with a status >= 400 (the record keeps the status)
+    ROBOTS = "robots"  # not fetched: robots.txt disallows it, or is unreachable
     OTHER = "other"  # anything else; the detail says what
 
 

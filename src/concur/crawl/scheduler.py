@@ -76,7 +76,7 @@ from concur.crawl.robots import (
 )
 from concur.crawl.scope import Scope
 from concur.crawl.urls import host_key, join, normalize
-from concur.engines.base import Outcome, _Jitter, parse_retry_after, retry_delay
+from concur.engines.base import Jitter, Outcome, parse_retry_after, retry_delay
 from concur.records import CrawlConfig, ErrorKind, FetchRecord
 
 __all__ = [
@@ -227,7 +227,7 @@ class Scheduler:
         self._seq = itertools.count()
         self._flying: dict[int, float] = {}  # job id -> start of its first attempt
         self._retry_start: dict[int, float] = {}  # first start of URLs waiting to retry
-        self._rngs: dict[int, _Jitter] = {}  # backoff jitter of URLs that were retried
+        self._rngs: dict[int, Jitter] = {}  # backoff jitter of URLs that were retried
         self._in_flight = 0
         self._queued = 0  # page jobs admitted and not yet handed out (windows + backlogs)
         self._aux_ids = itertools.count(-1, -1)  # ids of robots/sitemap jobs
@@ -531,7 +531,7 @@ class Scheduler:
             return None
         rng = self._rngs.get(job.id)
         if rng is None:
-            rng = _Jitter(self.config.seed, job.id)  # the same seeded jitter as list mode
+            rng = Jitter(self.config.seed, job.id)  # the same seeded jitter as list mode
         outcome = Outcome(page.status, page.nbytes, error, page.detail, page.retry_after)
         wait = retry_delay(outcome, job.attempt, self.config, rng)
         if wait is not None:

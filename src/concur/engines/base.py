@@ -104,7 +104,7 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class _Jitter:
+class Jitter:
     """Seeded backoff jitter for one URL, created only if the URL is ever retried."""
 
     __slots__ = ("seed", "_rng")
@@ -119,7 +119,7 @@ class _Jitter:
         return self._rng.uniform(a, b)
 
 
-def retry_delay(outcome: Outcome, attempt: int, config: CrawlConfig, rng: _Jitter) -> float | None:
+def retry_delay(outcome: Outcome, attempt: int, config: CrawlConfig, rng: Jitter) -> float | None:
     """Seconds to wait before attempt ``attempt + 1``, or None to stop here."""
     if outcome.error is None or attempt > config.retries:
         return None
@@ -161,7 +161,7 @@ def fetch_sync(
     why = check_url(url)
     if why is not None:
         return invalid_record(index, url, why, start)
-    rng = _Jitter(config.seed, index)
+    rng = Jitter(config.seed, index)
     attempt = 0
     while True:
         attempt += 1
@@ -187,7 +187,7 @@ async def fetch_async(
     why = check_url(url)
     if why is not None:
         return invalid_record(index, url, why, start)
-    rng = _Jitter(config.seed, index)
+    rng = Jitter(config.seed, index)
     attempt = 0
     while True:
         attempt += 1
