@@ -88,7 +88,7 @@ __all__ = [
     "Scheduler",
 ]
 
-DISALLOWED: ErrorKind = ErrorKind.__members__.get("ROBOTS", ErrorKind.OTHER)
+DISALLOWED: ErrorKind = ErrorKind.ROBOTS
 """The error kind of URLs robots.txt keeps us from fetching (a dedicated kind once
 ``concur.records.ErrorKind`` has ``ROBOTS``; until then ``OTHER``, told apart by the
 detail, which always starts with "robots.txt" or "disallowed by robots.txt")."""
