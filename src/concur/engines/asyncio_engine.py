@@ -25,6 +25,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -38,6 +39,10 @@ from concur.engines.base import (
     outcome_for_status,
 )
 from concur.records import CrawlConfig, CrawlResult, ErrorKind, FetchRecord
+
+if TYPE_CHECKING:
+    from concur.crawl import Job, Page
+    from concur.engines.crawling import CrawlPlan
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
@@ -162,3 +167,85 @@ def run_uvloop(urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = N
     return replace(
         run(urls, config, on_record, loop_factory=uvloop.new_event_loop), engine="uvloop"
     )
+
+
+# --- crawl mode: follow links (see concur.engines.crawling) ------------------------------
+
+
+async def fetch_page(session: aiohttp.ClientSession, job: Job, limit: int) -> Page:
+    """One crawl fetch: ``job.url`` exactly, redirects not followed, body up to ``limit``."""
+    from concur.crawl import Page
+
+    try:
+        async with session.get(job.url, allow_redirects=False) as resp:
+            headers = resp.headers
+            status = resp.status
+            ctype = headers.get("Content-Type", "")
+            body = bytearray()
+            async for piece in resp.content.iter_any():
+                body += piece
+                if len(body) > limit:
+                    detail = f"body over {limit} bytes"
+                    return Page(
+                        status, None, limit, ctype, error=ErrorKind.TOO_LARGE, detail=detail
+                    )
+            return Page(
+                status,
+                bytes(body),
+                len(body),
+                ctype,
+                headers.get("Location", ""),
+                headers.get("Retry-After"),
+            )
+    except Exception as exc:  # mapped to the page's error kind, never raised further
+        outcome = classify(exc)
+        return Page(
+            outcome.status, None, outcome.nbytes, error=outcome.error, detail=outcome.detail
+        )
+
+
+async def follow_async(
+    plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord = None, engine: str = "asyncio"
+) -> CrawlResult:
+    """Crawl ``plan`` with ``config.concurrency`` worker tasks sharing one ``ClientSession``."""
+    from concur.engines.crawling import crawl_run, drive_async, result_of
+
+    meter = Meter()
+    gauge = InFlight()
+    headers = {"User-Agent": config.user_agent, **dict(config.headers)}
+    timeout = aiohttp.ClientTimeout(total=config.timeout)
+    connector = aiohttp.TCPConnector(limit=config.concurrency, ttl_dns_cache=300)
+    limit = config.max_body
+    with crawl_run(plan, config, on_record) as (scheduler, records):
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=timeout, headers=headers, auto_decompress=True
+        ) as session:
+
+            async def fetch(job: Job) -> Page:
+                gauge.enter()
+                try:
+                    return await fetch_page(session, job, limit)
+                finally:
+                    gauge.leave()
+
+            await drive_async(scheduler, fetch, config.concurrency, meter.t0)
+        return result_of(engine, config, meter, scheduler, records, gauge.peak)
+
+
+def follow(
+    plan: CrawlPlan,
+    config: CrawlConfig,
+    on_record: OnRecord = None,
+    loop_factory: LoopFactory | None = None,
+) -> CrawlResult:
+    """Crawl mode on a fresh event loop (asyncio's default, or ``loop_factory``'s)."""
+    engine = "asyncio" if loop_factory is None else "uvloop"
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(follow_async(plan, config, on_record, engine))
+
+
+def follow_uvloop(plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord = None) -> CrawlResult:
+    """Crawl mode on uvloop."""
+    import uvloop
+
+    return follow(plan, config, on_record, loop_factory=uvloop.new_event_loop)
