@@ -44,6 +44,8 @@ import urllib3.exceptions
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from concur.crawl.frontier import Job
+from concur.crawl.scheduler import Page
 from concur.engines.base import Outcome, one_line, outcome_for_status
 from concur.records import CrawlConfig, ErrorKind
 
@@ -273,6 +275,44 @@ class Fetcher:
             outcome = outcome_for_status(resp.status_code, nbytes, final)
             outcome.retry_after = resp.headers.get("Retry-After")
             return outcome
+
+    def page(self, job: Job) -> Page:
+        """Crawl mode: one fetch of ``job.url`` as a :class:`~concur.crawl.Page`, redirects off."""
+        self.gauge.enter()
+        watch = self.watchdog.arm(self.config.timeout)
+        _current.watch = watch
+        try:
+            page = self._get_page(job.url)
+        except Exception as exc:  # mapped to the page's error kind, never raised further
+            outcome = classify(exc)
+            page = Page(outcome.status, None, outcome.nbytes, error=outcome.error)
+            page.detail = outcome.detail
+        finally:
+            _current.watch = None
+            expired = self.watchdog.disarm(watch)
+            self.gauge.leave()
+        if expired:
+            detail = f"no complete answer within {self.config.timeout:g} s"
+            return Page(error=ErrorKind.TIMEOUT, detail=detail)
+        return page
+
+    def _get_page(self, url: str) -> Page:
+        limit = self.config.max_body
+        timeout = self._socket_timeout
+        with self.session.get(url, stream=True, timeout=timeout, allow_redirects=False) as resp:
+            headers = resp.headers
+            status = resp.status_code
+            ctype = headers.get("Content-Type", "")
+            body = bytearray()
+            for piece in resp.iter_content(CHUNK):
+                body += piece
+                if len(body) > limit:
+                    detail = f"body over {limit} bytes"
+                    return Page(
+                        status, None, limit, ctype, error=ErrorKind.TOO_LARGE, detail=detail
+                    )
+            location = headers.get("Location", "")
+            return Page(status, bytes(body), len(body), ctype, location, headers.get("Retry-After"))
 
     def close(self) -> None:
         self.session.close()

@@ -22,10 +22,14 @@ C threads at once) and ``asyncio`` (C requests in flight on this one thread).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from concur.engines.base import InFlight, Meter, OnRecord, fetch_sync
 from concur.engines.requests_common import Fetcher, Watchdog
 from concur.records import CrawlConfig, CrawlResult, FetchRecord
+
+if TYPE_CHECKING:
+    from concur.engines.crawling import CrawlPlan
 
 
 def run(urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = None) -> CrawlResult:
@@ -40,3 +44,10 @@ def run(urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = None) ->
             if on_record is not None:
                 on_record(record)
     return meter.result("serial", config, records, gauge.peak)
+
+
+def follow(plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord = None) -> CrawlResult:
+    """Crawl mode: one request at a time (the threads engine's driver with one worker)."""
+    from concur.engines.threads import follow_blocking
+
+    return follow_blocking("serial", plan, config, on_record, 1)

@@ -33,11 +33,17 @@ process per CPU, each with a GIL of its own).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
+from concur.crawl import Job, Page
 from concur.engines.base import InFlight, Meter, OnRecord, fetch_sync
 from concur.engines.requests_common import Fetcher, Watchdog
 from concur.records import CrawlConfig, CrawlResult, FetchRecord
+
+if TYPE_CHECKING:
+    from concur.engines.crawling import CrawlPlan
 
 
 def run(urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = None) -> CrawlResult:
@@ -85,3 +91,27 @@ def run(urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = None) ->
     if failures:
         raise failures[0]
     return meter.result("threads", config, records, gauge.peak)
+
+
+def follow(plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord = None) -> CrawlResult:
+    """Crawl mode: ``config.concurrency`` threads, each on its own session, one locked scheduler."""
+    return follow_blocking("threads", plan, config, on_record, config.concurrency)
+
+
+def follow_blocking(
+    engine: str, plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord, workers: int
+) -> CrawlResult:
+    """``workers`` threads over :class:`concur.crawl.BlockingScheduler` (serial: one)."""
+    from concur.engines.crawling import crawl_run, drive_blocking, result_of
+
+    meter = Meter()
+    gauge = InFlight(threadsafe=True)
+    with Watchdog() as watchdog, crawl_run(plan, config, on_record) as (scheduler, records):
+
+        @contextmanager
+        def fetcher() -> Iterator[Callable[[Job], Page]]:
+            with Fetcher(config, watchdog, gauge) as fetch:
+                yield fetch.page
+
+        drive_blocking(scheduler, fetcher, workers, meter.t0)
+        return result_of(engine, config, meter, scheduler, records, gauge.peak)
