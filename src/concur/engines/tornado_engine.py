@@ -51,7 +51,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tornado import httputil
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
@@ -70,6 +70,10 @@ from concur.engines.base import (
     outcome_for_status,
 )
 from concur.records import CrawlConfig, CrawlResult, ErrorKind, FetchRecord
+
+if TYPE_CHECKING:
+    from concur.crawl import Job, Page
+    from concur.engines.crawling import CrawlPlan
 
 CLIENTS = ("simple", "curl")
 CLIENT_ENV = "CONCUR_TORNADO_CLIENT"  # "simple" (default) or "curl"
@@ -155,15 +159,26 @@ class _CachingResolver(Resolver):
 class _Transfer:
     """What one attempt has seen so far: the status line and the body bytes."""
 
-    __slots__ = ("status", "nbytes", "too_large", "location", "retry_after", "refused")
+    __slots__ = (
+        "status",
+        "nbytes",
+        "too_large",
+        "location",
+        "retry_after",
+        "refused",
+        "body",
+        "content_type",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, keep_body: bool = False) -> None:
         self.status: int | None = None
         self.nbytes = 0
         self.too_large = False
         self.location: str | None = None
         self.retry_after: str | None = None
         self.refused = False  # curl client only
+        self.body: bytearray | None = bytearray() if keep_body else None  # crawl mode keeps it
+        self.content_type = ""
 
 
 def classify(exc: BaseException, seen: _Transfer | None = None) -> Outcome:
@@ -260,6 +275,8 @@ def _make_client(
                     seen.location = line[9:].strip().decode("latin-1")
                 elif line[:12].lower() == b"retry-after:":
                     seen.retry_after = line[12:].strip().decode("latin-1")
+                elif line[:13].lower() == b"content-type:":
+                    seen.content_type = line[13:].strip().decode("latin-1")
 
             def on_body(chunk: bytes) -> int:
                 seen.nbytes += len(chunk)
@@ -267,6 +284,8 @@ def _make_client(
                     seen.too_large = True
                     seen.nbytes = limit
                     return 0
+                if seen.body is not None:
+                    seen.body += chunk
                 return len(chunk)
 
             def on_debug(kind: int, text: bytes) -> None:
@@ -304,6 +323,8 @@ def _make_client(
                 seen.location = line[9:].strip()
             elif line[:12].lower() == "retry-after:":
                 seen.retry_after = line[12:].strip()
+            elif line[:13].lower() == "content-type:":
+                seen.content_type = line[13:].strip()
 
         def on_chunk(chunk: bytes) -> None:
             seen.nbytes += len(chunk)
@@ -311,6 +332,8 @@ def _make_client(
                 seen.too_large = True
                 seen.nbytes = limit
                 raise _BodyTooLarge(f"body over {limit} bytes")
+            if seen.body is not None:
+                seen.body += chunk
 
         return {"header_callback": on_header, "streaming_callback": on_chunk}
 
@@ -400,3 +423,70 @@ def run(
 def run_curl(urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = None) -> CrawlResult:
     """The same engine with libcurl's client (needs pycurl): a variant, not a copy."""
     return replace(run(urls, config, on_record, client="curl"), engine="tornado-curl")
+
+
+# --- crawl mode: follow links (see concur.engines.crawling) ------------------------------
+
+
+async def follow_async(
+    plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord = None, client: str = "simple"
+) -> CrawlResult:
+    """Crawl ``plan`` with ``config.concurrency`` coroutines sharing one Tornado client."""
+    from concur.crawl import Page
+    from concur.engines.crawling import crawl_run, drive_async, result_of
+
+    meter = Meter()
+    gauge = InFlight()
+    http, callbacks, close = _make_client(config, client)
+    headers = {"User-Agent": config.user_agent, **dict(config.headers)}
+    seconds = config.timeout
+    limit = config.max_body
+
+    async def fetch(job: Job) -> Page:
+        seen = _Transfer(keep_body=True)
+        request = HTTPRequest(
+            job.url,
+            headers=headers,
+            connect_timeout=seconds,
+            request_timeout=seconds,
+            follow_redirects=False,  # the scheduler turns a Location into a new URL
+            decompress_response=True,
+            **callbacks(seen),
+        )
+        gauge.enter()
+        try:
+            response = await http.fetch(request, raise_error=False)
+        except Exception as exc:  # mapped to the page's error kind, never raised further
+            o = classify(exc, seen)
+            return Page(o.status, None, o.nbytes, error=o.error, detail=o.detail)
+        finally:
+            gauge.leave()
+        status = response.code
+        if seen.too_large:
+            detail = f"body over {limit} bytes"
+            return Page(
+                status, None, limit, seen.content_type, error=ErrorKind.TOO_LARGE, detail=detail
+            )
+        body = bytes(seen.body or b"")
+        location = seen.location or response.headers.get("Location", "")
+        ctype = seen.content_type or response.headers.get("Content-Type", "")
+        return Page(status, body, len(body), ctype, location, seen.retry_after)
+
+    try:
+        with crawl_run(plan, config, on_record) as (scheduler, records):
+            await drive_async(scheduler, fetch, config.concurrency, meter.t0)
+            name = "tornado" if client == "simple" else "tornado-curl"
+            return result_of(name, config, meter, scheduler, records, gauge.peak, client=client)
+    finally:
+        close()
+
+
+def follow(
+    plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord = None, client: str | None = None
+) -> CrawlResult:
+    """Crawl mode on a fresh event loop; ``client`` defaults to $CONCUR_TORNADO_CLIENT."""
+    chosen = client or os.environ.get(CLIENT_ENV, "").strip().lower() or "simple"
+    if chosen not in CLIENTS:
+        raise EngineUnavailable(f"tornado client {chosen!r}: choose one of {', '.join(CLIENTS)}")
+    with asyncio.Runner() as runner:
+        return runner.run(follow_async(plan, config, on_record, chosen))
