@@ -87,6 +87,9 @@ from concur.records import CrawlConfig, CrawlResult, ErrorKind, FetchRecord
 if TYPE_CHECKING:
     from urllib3.response import BaseHTTPResponse
 
+    from concur.crawl import Job, Page
+    from concur.engines.crawling import CrawlPlan
+
 # The child's program.  gevent asks importlib.metadata for its plugins' entry points
 # once per patched module (25 times, each a scan of every installed distribution:
 # about 0.1 s in a large virtualenv), so the answer is cached while patching.
@@ -233,7 +236,12 @@ def child_main() -> None:
         t0 = time.perf_counter()
         out.write(json.dumps({"ready": t0, "cpu_s": _cpu()}).encode() + b"\n")
         out.flush()
-        summary = crawl(job["urls"], config, t0, out)
+        if "follow" in job:  # crawl mode: the scheduler and its store live here
+            from concur.engines.crawling import CrawlPlan
+
+            summary = follow_here(CrawlPlan.from_dict(job["follow"]), config, t0, out)
+        else:
+            summary = crawl(job["urls"], config, t0, out)
         out.write(json.dumps(summary).encode() + b"\n")
         out.flush()
     except BaseException:
@@ -509,3 +517,201 @@ def _os_kind(exc: OSError) -> ErrorKind:
     if exc.errno in (errno.ECONNRESET, errno.EPIPE):
         return ErrorKind.RESET
     return ErrorKind.CONNECT
+
+
+# --- crawl mode: follow links (see concur.engines.crawling) ------------------------------
+
+
+def follow(plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord = None) -> CrawlResult:
+    """Crawl ``plan`` in a fresh, monkey-patched Python; its records stream back here.
+
+    The scheduler and its store live in the child (greenlets share them through
+    :class:`concur.crawl.BlockingScheduler`, whose lock and condition are gevent's once
+    patched); each record comes back as one JSON line, with its URL, as in list mode.
+    """
+    meter = Meter()
+    launched = meter.t0
+    records: list[FetchRecord] = []
+    ready: dict[str, Any] = {}
+    done: dict[str, Any] = {}
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-P", "-c", _CHILD, str(Path(__file__).resolve().parents[2])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                with proc.stdin:
+                    job = {"follow": plan.to_dict(), "config": config.to_dict()}
+                    proc.stdin.write(json.dumps(job).encode())
+            except BrokenPipeError:
+                pass  # the child died before reading its job: reported below
+            for line in proc.stdout:
+                message = json.loads(line)
+                if isinstance(message, list):
+                    record = _from_follow_line(message)
+                    records.append(record)
+                    if on_record is not None:
+                        on_record(record)
+                elif "ready" in message:
+                    ready = message
+                else:
+                    done = message
+            proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        complaint = _read_tail(stderr)
+    if not done:
+        raise RuntimeError(_death(proc.returncode, complaint, done))
+    if ready:
+        meter.t0 = ready["ready"]
+    extra = {
+        "mode": "follow",
+        "startup_s": meter.t0 - launched,
+        "total_wall_s": time.perf_counter() - launched,
+        "child_startup_cpu_s": ready.get("cpu_s", 0.0),
+        **done.get("stats", {}),
+        **{f"child_{k}": v for k, v in done.items() if k in ("wall_s", "cpu_s", "peak_rss_mb")},
+    }
+    return meter.result(
+        "gevent",
+        config,
+        records,
+        int(done.get("peak_in_flight", 0)),
+        extra_cpu_s=-ready.get("cpu_s", 0.0),
+        extra=extra,
+    )
+
+
+def _to_follow_line(r: FetchRecord) -> bytes:
+    row = [r.index, r.url, r.status, r.nbytes, r.error, r.attempts, r.start, r.end]
+    row += [r.detail, r.final_url]
+    return json.dumps(row, separators=(",", ":")).encode() + b"\n"
+
+
+def _from_follow_line(row: list[Any]) -> FetchRecord:
+    index, url, status, nbytes, error, attempts, start, end, detail, final_url = row
+    kind = None if error is None else ErrorKind(error)
+    return FetchRecord(index, url, status, nbytes, kind, attempts, start, end, detail, final_url)
+
+
+def follow_here(plan: CrawlPlan, config: CrawlConfig, t0: float, out: IO[bytes]) -> dict[str, Any]:
+    """Crawl ``plan`` with ``config.concurrency`` greenlets *in this (patched) process*."""
+    import contextlib
+    import resource
+
+    import gevent
+
+    from concur.engines.crawling import crawl_run, drive_blocking
+
+    cpu0 = _cpu()
+    hub = gevent.get_hub()
+    if not isinstance(hub.resolver, _SharedLookups):
+        hub.resolver = _SharedLookups(hub.resolver)
+    gauge = InFlight()
+    manager = urllib3.PoolManager(maxsize=config.concurrency, block=True, timeout=None)
+    page_of = _page_function(manager, config)
+    seconds = config.timeout
+    pending: list[bytes] = []
+    loop = hub.loop
+
+    def flush() -> None:
+        out.write(b"".join(pending))
+        out.flush()
+        pending.clear()
+
+    def emit(record: FetchRecord) -> None:
+        if not pending:
+            loop.run_callback(flush)
+        pending.append(_to_follow_line(record))
+
+    def fetch(job: Job) -> Page:
+        from concur.crawl import Page
+
+        gauge.enter()
+        timer = gevent.Timeout(seconds)
+        timer.start()
+        try:
+            return page_of(job.url)
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            return Page(error=ErrorKind.TIMEOUT, detail=f"no complete answer within {seconds:g} s")
+        except Exception as exc:  # mapped to the page's error kind, never raised further
+            o = classify(exc)
+            return Page(o.status, None, o.nbytes, error=o.error, detail=o.detail)
+        finally:
+            timer.close()
+            gauge.leave()
+
+    @contextlib.contextmanager
+    def fetcher() -> Iterator[Callable[[Job], Page]]:
+        yield fetch
+
+    with crawl_run(plan, config, emit) as (scheduler, _records):
+        drive_blocking(scheduler, fetcher, config.concurrency, t0)  # threads are greenlets here
+        stats = {"admitted": scheduler.admitted, **scheduler.stats}
+    if pending:
+        flush()
+    wall = time.perf_counter() - t0
+    manager.clear()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "done": True,
+        "wall_s": wall,
+        "cpu_s": _cpu() - cpu0,
+        "peak_rss_mb": rss * (1.0 if sys.platform == "darwin" else 1024.0) / (1024 * 1024),
+        "peak_in_flight": gauge.peak,
+        "stats": stats,
+    }
+
+
+def _page_function(manager: urllib3.PoolManager, config: CrawlConfig) -> Callable[[str], Page]:
+    """One crawl fetch with ``manager``: redirects off, the body kept up to ``max_body``."""
+    from concur.crawl import Page
+
+    headers = {"User-Agent": config.user_agent, **dict(config.headers)}
+    policy = urllib3.Retry(total=0, redirect=0, raise_on_redirect=False, raise_on_status=False)
+    limit = config.max_body
+
+    def page(url: str) -> Page:
+        resp: BaseHTTPResponse = manager.urlopen(
+            "GET", url, headers=headers, retries=policy, redirect=False, preload_content=False
+        )
+        finished = False
+        try:
+            status = resp.status
+            rh = resp.headers
+            ctype = rh.get("Content-Type", "")
+            body = bytearray()
+            try:
+                for piece in resp.stream(_CHUNK, decode_content=True):
+                    body += piece
+                    if len(body) > limit:
+                        detail = f"body over {limit} bytes"
+                        return Page(
+                            status, None, limit, ctype, error=ErrorKind.TOO_LARGE, detail=detail
+                        )
+            except Exception as exc:  # the answer began: keep its status
+                broken = classify(exc)
+                if broken.error is ErrorKind.RESET:
+                    broken.error = ErrorKind.TRUNCATED
+                return Page(
+                    status, None, len(body), ctype, error=broken.error, detail=broken.detail
+                )
+            finished = True
+            location = rh.get("Location", "")
+            return Page(status, bytes(body), len(body), ctype, location, rh.get("Retry-After"))
+        finally:
+            if not finished:
+                resp.close()
+            resp.release_conn()
+
+    return page
