@@ -68,11 +68,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from concur.engines.base import Meter, OnRecord, fetch_sync
 from concur.engines.requests_common import Fetcher, Watchdog
 from concur.records import CrawlConfig, CrawlResult, ErrorKind, FetchRecord
+
+if TYPE_CHECKING:
+    from concur.engines.crawling import CrawlPlan
 
 _RSS_SCALE = 1.0 if sys.platform == "darwin" else 1024.0  # ru_maxrss: bytes on macOS, KiB on Linux
 
@@ -261,3 +264,131 @@ def _died(index: int, url: str, codes: list[Any], now: float) -> FetchRecord:
     code = ", ".join(map(str, codes)) or "?"
     why = f"worker process exited (code {code}) before answering"
     return FetchRecord(index, url, None, 0, ErrorKind.OTHER, 1, now, now, why)
+
+
+# --- crawl mode: follow links (see concur.engines.crawling) ------------------------------
+#
+# The scheduler stays in the parent, which is the only process that decides anything:
+# it hands each job to the workers over a queue and completes it when the worker's
+# Page comes back over the result pipe.  Workers only fetch (``C / P`` threads each, a
+# Session per thread).  Every job and every page body crosses a pipe, pickled: that is
+# the price of this model, and the figure to compare with ``threads``.
+
+
+class _NoGauge:
+    def enter(self) -> None:
+        pass
+
+    def leave(self) -> None:
+        pass
+
+
+def _follow_worker(
+    n_threads: int, config: CrawlConfig, tasks: Any, results: Connection, send_lock: Any
+) -> None:
+    """One worker process: its threads take jobs until a None, and send back pages."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def fetch_until_done(watchdog: Watchdog) -> None:
+        with Fetcher(config, watchdog, _NoGauge()) as fetcher:
+            with send_lock:
+                results.send(("ready", 0.0))
+            while (job := tasks.get()) is not None:
+                page = fetcher.page(job)
+                with send_lock:
+                    results.send((job, page))
+
+    with Watchdog() as watchdog:
+        _on_threads(n_threads, functools.partial(fetch_until_done, watchdog))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    with send_lock:
+        results.send(("done", usage.ru_maxrss * _RSS_SCALE / (1024 * 1024)))
+    results.close()
+
+
+def follow(
+    plan: CrawlPlan,
+    config: CrawlConfig,
+    on_record: OnRecord = None,
+    *,
+    processes: int | None = None,
+) -> CrawlResult:
+    """Crawl mode: the scheduler in this process, fetches in worker processes."""
+    from concur.engines.base import InFlight
+    from concur.engines.crawling import crawl_run, result_of
+
+    meter = Meter()
+    ctx = _context()
+    plan_threads = layout(config.concurrency, config.concurrency, processes)
+    tasks = ctx.SimpleQueue()
+    reader, writer = ctx.Pipe(duplex=False)
+    send_lock = ctx.Lock()
+    gauge = InFlight()
+    worker_rss: list[float] = []
+    procs: list[multiprocessing.process.BaseProcess] = []
+    t0 = meter.t0
+    clock = time.perf_counter
+    try:
+        gc.freeze()
+        try:  # fork before the scheduler opens its store: no child inherits the file
+            for i, n_threads in enumerate(plan_threads):
+                args = (n_threads, config, tasks, writer, send_lock)
+                proc = ctx.Process(
+                    target=_follow_worker, args=args, name=f"concur-{i}", daemon=True
+                )
+                proc.start()
+                procs.append(proc)
+        finally:
+            gc.unfreeze()
+        writer.close()
+        ready = 0
+        while ready < sum(plan_threads):  # the first jobs must not wait for a fork
+            if reader.recv()[0] == "ready":
+                ready += 1
+        startup_s = clock() - t0
+        with crawl_run(plan, config, on_record) as (scheduler, records):
+
+            def receive(timeout: float | None) -> None:
+                if not reader.poll(timeout):
+                    return
+                message = reader.recv()  # EOFError if every worker died: raised
+                if message[0] == "done":
+                    worker_rss.append(message[1])
+                    return
+                job, page = message
+                gauge.leave()
+                scheduler.complete(job, page, clock() - t0)
+
+            while True:
+                while reader.poll(0):
+                    receive(0)
+                nxt = scheduler.next(clock() - t0)
+                if nxt is None:
+                    break
+                if isinstance(nxt, float):
+                    receive(min(nxt, 1.0))
+                    if any(p.exitcode not in (None, 0) for p in procs):
+                        raise RuntimeError("a crawl worker process died")
+                    continue
+                gauge.enter()
+                tasks.put(nxt)
+            for _ in range(sum(plan_threads)):
+                tasks.put(None)
+            while len(worker_rss) < len(procs):
+                try:
+                    receive(None)
+                except EOFError:
+                    break
+            extra = {"processes": len(plan_threads), "startup_s": round(startup_s, 4)}
+            result = result_of("processes", config, meter, scheduler, records, gauge.peak, **extra)
+    except BaseException:
+        for started in procs:
+            started.terminate()
+        raise
+    finally:
+        writer.close()
+        reader.close()
+        for started in procs:
+            started.join()
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _RSS_SCALE / (1024 * 1024)
+    return replace(result, peak_rss_mb=max([own, *worker_rss]))
