@@ -66,7 +66,8 @@ def _config(config: ServerConfig | None, overrides: dict[str, Any]) -> ServerCon
         overrides["latency"] = latency_mod.parse(overrides["latency"])
     if isinstance(overrides.get("faults"), str):
         overrides["faults"] = faults_mod.parse_rates(overrides["faults"])
-    return replace(cfg, port=0, **overrides)
+    port = overrides.pop("port", 0)  # a free port unless one is asked for (a resumed crawl)
+    return replace(cfg, port=port, **overrides)
 
 
 @contextlib.contextmanager

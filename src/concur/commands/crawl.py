@@ -9,6 +9,12 @@ and the summary shows how close the engine came (its efficiency).
   concur crawl --impl threads -n 2000 -c 200  # a bigger one, with threads
   concur crawl --impl uvloop https://example.org/ -o pages.jsonl
   concur crawl --impl gevent -i urls.txt --json
+
+With ``--follow`` the URLs are seeds of a crawl that follows links, and ``--site``
+crawls the mock server's synthetic website (see :mod:`concur.commands.follow`):
+
+  concur crawl --impl asyncio --site --pages 1000 --json
+  concur crawl --impl threads --follow https://example.org/ --depth 2 --db crawl.db
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import sys
 from typing import IO, Any
 
+from concur.commands import follow
 from concur.engines import ENGINES
 
 
@@ -53,12 +60,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     exp = parser.add_argument_group("the embedded experiment (when no URL is given)")
     exp.add_argument("-n", type=_non_negative_int, default=1000, help="number of requests (1000)")
     exp.add_argument(
-        "--delay", type=_non_negative_float, default=100.0, metavar="MS", help="server delay"
+        "--delay",
+        type=_non_negative_float,
+        default=None,
+        metavar="MS|S",
+        help="the experiment's server delay in ms (100); with --follow or --site, seconds "
+        "between requests to one host (0; robots.txt's Crawl-delay if longer)",
     )
     exp.add_argument(
         "--latency", metavar="SPEC", help="a latency distribution instead, e.g. lognormal:50,1000"
     )
     exp.add_argument("--seed", type=int, default=0, help="seed of the server's draws")
+    follow.add_arguments(parser)
 
 
 def _number(kind: type, low: float, strict: bool) -> Any:
@@ -120,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
         max_body=args.max_body,
         headers=_headers(args),
     )
+    if follow.wanted(args):
+        return follow.run(args, config)
     urls = _read_urls(args)
     if urls or args.input:
         return _finish(args, engine, urls, config, server=None, ideal_s=None)
@@ -133,6 +148,8 @@ def _experiment(args: argparse.Namespace, engine: Any, config: Any) -> int:
     from mockserver import latency as latency_mod
     from mockserver.testing import serve
 
+    if args.delay is None:
+        args.delay = 100.0
     spec = args.latency
     if spec is not None:
         try:

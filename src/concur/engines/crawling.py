@@ -110,6 +110,9 @@ def crawl_run(
             on_record(record)
 
     scheduler = new_scheduler(plan, config, collect)
+    attach = getattr(on_record, "attach", None)
+    if attach is not None:  # a live display that shows the queue (concur.commands.follow)
+        attach(scheduler)
     try:
         yield scheduler, records
     finally:
