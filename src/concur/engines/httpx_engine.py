@@ -1,0 +1,664 @@
+"""asyncio + httpx: the asyncio engine's model with httpx's ``AsyncClient`` instead of aiohttp.
+
+What it teaches: the concurrency model is not the whole story — a client library's own
+bookkeeping can cost more than the network.  The model is exactly the ``asyncio``
+engine's: ``concurrency`` worker tasks on one thread pull URLs from a shared iterator and
+switch at ``await``.  Only the HTTP client differs, so any gap between them is the client's.
+
+What to look for: the transport, the part of httpx that owns connections.  With httpx's
+stock transport (httpcore 1.0.9) one ``AsyncClient`` with a 100-connection pool takes
+11.5-12.5 s for the book's experiment (1,000 x 100 ms, 100 in flight; ideal 1.0 s), at
+~11 ms of CPU per request.  Every request start and end runs a pass over the whole pool
+(an O(connections^2) keep-alive count, a socket poll per idle connection), and an idle
+connection is handed to *every* waiting request, the losers retrying the pass: 7.4 passes
+per request measured (encode/httpx#3215; encode/httpcore#1035, #1000, #822, #928).  A
+client per worker removes the pool's part (1.3-1.6 s); what is left, ~420-800 us of CPU per
+request against aiohttp's ~110 — anyio locks that yield to the loop even when free, a
+cancel scope per read, a failed ``import sniffio`` per lock (encode/httpcore#1103) — still
+stalls each wave of responses.  So this engine keeps httpx's client (URLs, headers,
+redirects, cookies, decompression, exceptions) and plugs in, through httpx's public
+transport interface, :class:`ConcurTransport`: one ``asyncio.Protocol`` per connection,
+httptools' C parser, an O(1) keep-alive pool.  That runs the experiment as fast as the
+asyncio engine (~120 us of CPU per request).  The numbers and how they were taken are in
+``docs/httpx.md``; ``CONCUR_HTTPX_TRANSPORT=pool`` (the slow setup) or ``per-worker`` (the
+best stock one) runs this engine on httpcore, to see it for yourself.
+
+Compare with: ``asyncio`` (same model, aiohttp: the CPU per request is the client's
+difference), ``uvloop`` (a faster loop under the same model) and ``threads``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import errno
+import functools
+import os
+import socket
+import ssl
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import httptools
+import httpx
+
+from concur.engines.base import (
+    InFlight,
+    Meter,
+    OnRecord,
+    Outcome,
+    fetch_async,
+    one_line,
+    outcome_for_status,
+)
+from concur.records import CrawlConfig, CrawlResult, ErrorKind, FetchRecord
+
+if TYPE_CHECKING:
+    from concur.crawl import Job, Page
+    from concur.engines.crawling import CrawlPlan
+
+TRANSPORTS = ("concur", "per-worker", "pool")
+"""``concur``: the transport below (default).  ``per-worker``: httpx's stock transport, a
+client with a one-connection pool per worker.  ``pool``: one stock client whose pool
+holds ``concurrency`` connections — the setup that is slow (kept to show it)."""
+
+_SPENT = httpx.ByteStream(b"")  # what a read and closed response's stream becomes
+_RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+_TRUNCATED_TEXT = "peer closed connection without sending complete message body"
+_NO_RESPONSE_TEXT = "Server disconnected without sending a response."
+
+
+# --- errors: the one place that knows httpx's exceptions --------------------------------
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The operating-system error under ``exc``, following causes and exception groups."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and (e.errno is not None or isinstance(e, socket.gaierror)):
+            return e
+        if isinstance(e, BaseExceptionGroup):
+            todo.extend(e.exceptions)
+        for nxt in (e.__cause__, e.__context__):
+            if nxt is not None:
+                todo.append(nxt)
+    return None
+
+
+def classify(exc: BaseException) -> Outcome:
+    """Map an httpx/asyncio exception to concur's error kinds (stock or concur transport)."""
+    detail = one_line(exc)
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return Outcome(error=ErrorKind.TIMEOUT, detail=detail)
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return Outcome(error=ErrorKind.INVALID_URL, detail=detail)
+    if isinstance(exc, httpx.ConnectError):
+        os_error = _os_error(exc)
+        text = str(exc).lower()
+        if isinstance(os_error, socket.gaierror) or "name or service not known" in text:
+            return Outcome(error=ErrorKind.DNS, detail=detail)
+        if isinstance(os_error, ConnectionRefusedError) or "connection refused" in text:
+            return Outcome(error=ErrorKind.REFUSED, detail=detail)
+        return Outcome(error=ErrorKind.CONNECT, detail=detail)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        text = str(exc)
+        if _TRUNCATED_TEXT in text:  # the answer began, its body did not finish
+            return Outcome(error=ErrorKind.TRUNCATED, detail=detail)
+        if "disconnected without sending a response" in text:  # closed before answering
+            return Outcome(error=ErrorKind.RESET, detail=detail)
+        return Outcome(error=ErrorKind.PROTOCOL, detail=detail)
+    if isinstance(exc, httpx.DecodingError):  # a body its Content-Encoding cannot decode
+        return Outcome(error=ErrorKind.PROTOCOL, detail=detail)
+    if isinstance(exc, httpx.NetworkError | OSError):  # read, write or close failed
+        os_error = _os_error(exc)
+        if os_error is None or os_error.errno in _RESET_ERRNOS:
+            return Outcome(error=ErrorKind.RESET, detail=detail)
+        return Outcome(error=ErrorKind.CONNECT, detail=detail)
+    if isinstance(exc, ssl.SSLError):
+        return Outcome(error=ErrorKind.CONNECT, detail=detail)
+    if isinstance(exc, httpx.TooManyRedirects | httpx.HTTPError | httpx.StreamError | ValueError):
+        return Outcome(error=ErrorKind.OTHER, detail=detail)
+    raise exc
+
+
+# --- the transport: HTTP/1.1 on asyncio protocols, parsed by httptools ------------------
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection carrying one exchange at a time.
+
+    The event loop calls ``data_received``; httptools' parser calls back ``on_header``,
+    ``on_body`` ...; the task that sent the request waits on one future until there is
+    something for it.  No lock, no cancel scope, no task of its own.
+    """
+
+    HIGH_WATER = 1 << 20  # buffered body bytes before reading pauses
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._parser = httptools.HttpResponseParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+        self.in_use = True  # by the request that opened it
+        self.closed = False
+        self._begin()
+
+    def _begin(self) -> None:
+        self.status: int | None = None
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._buffered = 0  # body bytes received and not yet taken
+        self._received = 0  # body bytes received in all
+        self.complete = False
+        self.keep_alive = False
+        self.error: Exception | None = None
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if not self.in_use:  # bytes nobody asked for (a 408 before an idle close, say)
+            self.error = httpx.RemoteProtocolError("data on an idle connection")
+            self.close()
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            error = httpx.RemoteProtocolError(f"malformed response: {one_line(exc)}")
+            error.__cause__ = exc
+            self._fail(error)
+            self.close()
+
+    def eof_received(self) -> bool:
+        return False  # close the transport; connection_lost tells the waiter
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._transport = None
+        if not self.in_use or self.complete or self.error is not None:
+            self._wake()
+            return
+        if self.status is not None and exc is None and self._until_close():
+            self.complete = True  # the close is the end of this body
+            self._wake()
+            return
+        if self.status is None:  # the request went unanswered
+            error: Exception = (
+                httpx.RemoteProtocolError(_NO_RESPONSE_TEXT)
+                if exc is None
+                else httpx.ReadError(one_line(exc))
+            )
+        else:  # the answer began and its body stopped short
+            error = httpx.RemoteProtocolError(f"{_TRUNCATED_TEXT} ({self._received_text()})")
+        error.__cause__ = exc
+        self._fail(error)
+
+    # httptools callbacks
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:  # an interim answer (100 Continue): wait for the real one
+            return
+        self.status = status
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        if not body:
+            return
+        self._chunks.append(body)
+        self._buffered += len(body)
+        self._received += len(body)
+        if self._buffered > self.HIGH_WATER and not self._paused and self._transport is not None:
+            self._paused = True  # until the reader catches up: memory stays bounded
+            self._transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self.status is None:  # the end of an interim answer
+            self.reason = b""
+            self.headers = []
+            return
+        self.complete = True
+        self.keep_alive = self._parser.should_keep_alive()
+        self._wake()
+
+    # the requesting task's side
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, error: Exception) -> None:
+        if self.error is None:
+            self.error = error
+        self._wake()
+
+    async def _wait(self) -> None:
+        self._waiter = self._loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def _until_close(self) -> bool:
+        """Whether this answer's body is delimited by the end of the connection."""
+        return self.status not in (204, 304) and not any(
+            (name.lower() == b"content-length")
+            or (name.lower() == b"transfer-encoding" and value.lower().endswith(b"chunked"))
+            for name, value in self.headers
+        )
+
+    def _received_text(self) -> str:
+        for name, value in self.headers:
+            if name.lower() == b"content-length":
+                return f"received {self._received} of {value.decode('latin-1')} bytes"
+        return f"received {self._received} bytes of an unfinished body"
+
+    async def exchange(self, head: bytes, body: bytes) -> None:
+        """Send one request and wait for the status line and headers of its answer."""
+        self._begin()
+        self.in_use = True
+        assert self._transport is not None
+        self._transport.write(head + body if body else head)
+        while self.status is None:
+            if self.error is not None:
+                raise self.error
+            await self._wait()
+
+    async def next_chunk(self) -> bytes:
+        """The next piece of the body, ``b""`` at its end."""
+        while True:
+            if self._chunks:
+                chunk = self._chunks.popleft()
+                self._buffered -= len(chunk)
+                if self._paused and self._buffered <= self.HIGH_WATER // 4:
+                    self._paused = False
+                    if self._transport is not None:
+                        self._transport.resume_reading()
+                return chunk
+            if self.complete:
+                return b""
+            if self.error is not None:
+                raise self.error
+            await self._wait()
+
+    @property
+    def reusable(self) -> bool:
+        """Whether the exchange ended cleanly and the connection may carry another."""
+        return self.complete and self.keep_alive and self.error is None and self.open
+
+    @property
+    def open(self) -> bool:
+        transport = self._transport
+        return not self.closed and transport is not None and not transport.is_closing()
+
+    def idle(self) -> None:
+        self.in_use = False
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+class _Body(httpx.AsyncByteStream):
+    """A response body: chunks straight from the connection; closing hands the connection back.
+
+    An iterator class rather than an async generator: the event loop registers every
+    async generator in a weak set as it starts, a cost paid per response otherwise.
+    """
+
+    def __init__(
+        self, transport: ConcurTransport, key: tuple[str, str, int], conn: _Connection
+    ) -> None:
+        self._transport = transport
+        self._key = key
+        self._conn: _Connection | None = conn
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._conn is None:
+            raise httpx.StreamClosed()
+        chunk = await self._conn.next_chunk()
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
+
+    async def aclose(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._transport.release(self._key, conn)
+
+
+class _Cookies(httpx.Cookies):
+    """httpx's cookie store, skipping the work for answers that set no cookie.
+
+    ``AsyncClient`` hands every response to ``Cookies.extract_cookies``, which builds
+    urllib request and response adapters first (~30 us) — for nothing when there is no
+    ``Set-Cookie`` header, as in most crawls.  Same cookies, kept the same way.
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
+            super().extract_cookies(response)
+
+
+class ConcurTransport(httpx.AsyncBaseTransport):
+    """A lean HTTP/1.1 transport for ``httpx.AsyncClient``: GET and small bodies, no proxies.
+
+    The pool is a dict from origin to a stack of idle connections: taking and returning
+    one is O(1), a connection belongs to one request until its body is closed, and at
+    most ``max_idle`` idle connections are kept.  Timeouts are the caller's
+    (``asyncio.timeout`` around the whole request); cancellation closes the connection.
+    """
+
+    def __init__(self, max_idle: int = 100) -> None:
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._n_idle = 0
+        self._max_idle = max_idle
+        self._ssl: ssl.SSLContext | None = None  # made on the first https URL, not before
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        scheme = url.scheme
+        if scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}", request=request)
+        if request.method in ("HEAD", "CONNECT"):
+            raise httpx.UnsupportedProtocol(f"{request.method} is not supported by this transport")
+        key = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
+        body = await request.aread()
+        head = self._head(request)
+        conn = self._take(key)
+        if conn is None:
+            conn = await self._connect(key, request)
+        try:
+            await conn.exchange(head, body)
+        except BaseException:
+            conn.close()
+            raise
+        return httpx.Response(
+            conn.status or 0,
+            headers=conn.headers,
+            stream=_Body(self, key, conn),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": conn.reason},
+        )
+
+    @staticmethod
+    def _head(request: httpx.Request) -> bytes:
+        lines = [b"%s %s HTTP/1.1" % (request.method.encode("ascii"), request.url.raw_path)]
+        lines += [b"%s: %s" % (name, value) for name, value in request.headers.raw]
+        lines.append(b"\r\n")
+        return b"\r\n".join(lines)
+
+    def _take(self, key: tuple[str, str, int]) -> _Connection | None:
+        stack = self._idle.get(key)
+        while stack:
+            conn = stack.pop()
+            self._n_idle -= 1
+            if conn.open and conn.error is None:
+                return conn
+        return None
+
+    def release(self, key: tuple[str, str, int], conn: _Connection) -> None:
+        """Keep ``conn`` for the next request to its origin, or close it if it cannot serve one."""
+        if conn.reusable and self._n_idle < self._max_idle:
+            conn.idle()
+            self._idle.setdefault(key, []).append(conn)
+            self._n_idle += 1
+        else:
+            conn.close()
+
+    async def _connect(self, key: tuple[str, str, int], request: httpx.Request) -> _Connection:
+        scheme, host, port = key
+        loop = asyncio.get_running_loop()
+        tls: ssl.SSLContext | None = None
+        if scheme == "https":
+            if self._ssl is None:
+                self._ssl = httpx.create_ssl_context()
+                self._ssl.set_alpn_protocols(["http/1.1"])
+            tls = self._ssl
+        try:
+            _, conn = await loop.create_connection(
+                lambda: _Connection(loop),
+                host,
+                port,
+                ssl=tls,
+                server_hostname=host if tls else None,
+            )
+        except (OSError, ssl.SSLError) as exc:  # refused, unreachable, DNS, TLS handshake
+            raise httpx.ConnectError(one_line(exc), request=request) from exc
+        return conn
+
+    async def aclose(self) -> None:
+        for stack in self._idle.values():
+            for conn in stack:
+                conn.close()
+        self._idle.clear()
+        self._n_idle = 0
+        await asyncio.sleep(0)  # let the loop run connection_lost: the sockets close now
+
+
+# --- the engine ------------------------------------------------------------------------
+
+
+def _clients(
+    config: CrawlConfig, transport: str, workers: int, redirects: bool = True
+) -> list[httpx.AsyncClient]:
+    """The clients the workers share (``concur``, ``pool``) or own (``per-worker``)."""
+
+    def client(**kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            headers={"User-Agent": config.user_agent, **dict(config.headers)},
+            timeout=httpx.Timeout(config.timeout),  # per phase; asyncio.timeout bounds the whole
+            follow_redirects=redirects,
+            max_redirects=config.max_redirects,
+            trust_env=False,  # like the asyncio engine: no proxy or netrc from the environment
+            **kwargs,
+        )
+
+    if transport == "concur":
+        shared = client(transport=ConcurTransport(max_idle=config.concurrency))
+        # No public way in: the client's cookie store is its ``_cookies`` attribute (httpx
+        # 0.23-0.28).  Should that change, the stock store stays in place: slower, same result.
+        if isinstance(getattr(shared, "_cookies", None), httpx.Cookies):
+            shared._cookies = _Cookies()
+        return [shared]
+    if transport == "pool":
+        n = config.concurrency
+        return [client(limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))]
+    if transport == "per-worker":
+        tls = httpx.create_ssl_context()  # one for all: making a context costs ~17 ms
+        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        return [client(limits=one, verify=tls) for _ in range(workers)]
+    raise ValueError(f"unknown httpx transport {transport!r}; choose from {', '.join(TRANSPORTS)}")
+
+
+async def crawl(
+    urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = None, transport: str = "concur"
+) -> CrawlResult:
+    """Fetch every URL with at most ``config.concurrency`` requests in flight."""
+    meter = Meter()
+    gauge = InFlight()
+    records: list[FetchRecord] = []
+    limit = config.max_body
+    n_workers = max(1, min(config.concurrency, len(urls)))
+    clients = _clients(config, transport, n_workers)
+
+    async def fetch_once(client: httpx.AsyncClient, url: str) -> Outcome:
+        gauge.enter()
+        try:
+            async with asyncio.timeout(config.timeout):  # the whole request, connect to last byte
+                resp = await client.send(client.build_request("GET", url), stream=True)
+                try:
+                    return await _read(resp, limit)
+                finally:
+                    await resp.aclose()
+                    # httpx links the response and its stream both ways; unlinking them
+                    # lets reference counting free both now instead of the cyclic GC later.
+                    resp.stream = _SPENT
+        except Exception as exc:  # mapped to a record, never raised further
+            return classify(exc)
+        finally:
+            gauge.leave()
+
+    work: Iterator[tuple[int, str]] = iter(enumerate(urls))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        once = functools.partial(fetch_once, client)
+        for index, url in work:  # shared iterator: each URL goes to exactly one worker
+            record = await fetch_async(once, index, url, config, meter.t0)
+            records.append(record)
+            if on_record is not None:
+                on_record(record)
+
+    try:
+        await asyncio.gather(*(worker(clients[i % len(clients)]) for i in range(n_workers)))
+    finally:
+        for client in clients:
+            await client.aclose()
+    return meter.result("httpx", config, records, gauge.peak, extra={"transport": transport})
+
+
+async def _read(resp: httpx.Response, limit: int) -> Outcome:
+    """Stream the (decoded) body, stopping once it passes ``limit`` bytes."""
+    status = resp.status_code
+    final = str(resp.url) if resp.history else ""
+    encoded = False
+    length: bytes | None = None
+    retry_after: str | None = None
+    for name, value in resp.headers.raw:  # one pass: each Headers lookup scans them all
+        key = name.lower()
+        if key == b"content-length":
+            length = value
+        elif key == b"content-encoding":
+            encoded = True
+        elif key == b"retry-after":
+            retry_after = value.decode("latin-1")
+    if not encoded and length is not None and length.isdigit() and int(length) > limit:
+        detail = f"body of {length.decode()} bytes, over {limit}"
+        return Outcome(status, limit, ErrorKind.TOO_LARGE, detail, None, final)
+    nbytes = 0
+    # Without a Content-Encoding the raw bytes are the body: skip the decoder layer.
+    async for piece in resp.aiter_bytes() if encoded else resp.aiter_raw():
+        nbytes += len(piece)
+        if nbytes > limit:
+            detail = f"body over {limit} bytes"
+            return Outcome(status, limit, ErrorKind.TOO_LARGE, detail, None, final)
+    outcome = outcome_for_status(status, nbytes, final)
+    if status == 429 or status == 503:
+        outcome.retry_after = retry_after
+    return outcome
+
+
+def _transport(transport: str | None) -> str:
+    chosen = transport or os.environ.get("CONCUR_HTTPX_TRANSPORT") or "concur"
+    if chosen not in TRANSPORTS:
+        raise ValueError(f"unknown httpx transport {chosen!r}; choose from {', '.join(TRANSPORTS)}")
+    return chosen
+
+
+def run(
+    urls: Sequence[str],
+    config: CrawlConfig,
+    on_record: OnRecord = None,
+    transport: str | None = None,
+) -> CrawlResult:
+    """Run :func:`crawl` on a fresh asyncio loop.
+
+    ``transport`` is one of :data:`TRANSPORTS`; by default ``$CONCUR_HTTPX_TRANSPORT``,
+    else ``concur``.
+    """
+    with asyncio.Runner() as runner:
+        return runner.run(crawl(urls, config, on_record, _transport(transport)))
+
+
+# --- crawl mode: follow links (see concur.engines.crawling) ------------------------------
+
+
+async def fetch_page(client: httpx.AsyncClient, job: Job, config: CrawlConfig) -> Page:
+    """One crawl fetch: ``job.url`` exactly, redirects not followed, body up to ``max_body``."""
+    from concur.crawl import Page
+
+    limit = config.max_body
+    try:
+        async with asyncio.timeout(config.timeout):
+            resp = await client.send(client.build_request("GET", job.url), stream=True)
+            try:
+                headers = resp.headers
+                status = resp.status_code
+                ctype = headers.get("Content-Type", "")
+                body = bytearray()
+                async for piece in resp.aiter_bytes():
+                    body += piece
+                    if len(body) > limit:
+                        detail = f"body over {limit} bytes"
+                        return Page(
+                            status, None, limit, ctype, error=ErrorKind.TOO_LARGE, detail=detail
+                        )
+                location = headers.get("Location", "")
+                return Page(
+                    status, bytes(body), len(body), ctype, location, headers.get("Retry-After")
+                )
+            finally:
+                await resp.aclose()
+                resp.stream = _SPENT
+    except Exception as exc:  # mapped to the page's error kind, never raised further
+        outcome = classify(exc)
+        return Page(
+            outcome.status, None, outcome.nbytes, error=outcome.error, detail=outcome.detail
+        )
+
+
+async def follow_async(
+    plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord = None, transport: str = "concur"
+) -> CrawlResult:
+    """Crawl ``plan`` with ``config.concurrency`` worker tasks sharing one ``AsyncClient``."""
+    from concur.engines.crawling import crawl_run, drive_async, result_of
+
+    meter = Meter()
+    gauge = InFlight()
+    clients = _clients(config, transport, config.concurrency, redirects=False)
+    with crawl_run(plan, config, on_record) as (scheduler, records):
+        try:
+            free = list(clients)  # per-worker clients: one per fetch in flight
+
+            async def fetch(job: Job) -> Page:
+                client = free.pop() if len(clients) > 1 else clients[0]
+                gauge.enter()
+                try:
+                    return await fetch_page(client, job, config)
+                finally:
+                    gauge.leave()
+                    if len(clients) > 1:
+                        free.append(client)
+
+            await drive_async(scheduler, fetch, config.concurrency, meter.t0)
+        finally:
+            for client in clients:
+                await client.aclose()
+        return result_of(
+            "httpx", config, meter, scheduler, records, gauge.peak, transport=transport
+        )
+
+
+def follow(
+    plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord = None, transport: str | None = None
+) -> CrawlResult:
+    """Crawl mode on a fresh asyncio loop."""
+    with asyncio.Runner() as runner:
+        return runner.run(follow_async(plan, config, on_record, _transport(transport)))
