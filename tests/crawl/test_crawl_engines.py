@@ -1,0 +1,145 @@
+"""Crawl mode on every engine, against the mock server's synthetic site over loopback.
+
+The site knows its own ground truth (``/__site``) and what it saw (``/__site?stats=1``):
+requests in flight per host, the gaps between request arrivals, URLs served twice,
+disallowed URLs fetched.  So each engine is checked by the server, not by itself.
+Gaps are measured on arrival, so a loaded machine can shorten one by the time a request
+spent getting out of the client; the bound below allows for that and no more.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from concur.crawl import CrawlOptions
+from concur.engines import ENGINES as ALL
+from concur.engines import available_engines
+from concur.engines.crawling import FOLLOW, CrawlPlan, follow
+from concur.records import CrawlConfig, CrawlResult
+from mockserver.testing import RunningServer, serve
+
+ENGINES = [name for name in FOLLOW if name in available_engines()]
+HOSTS = tuple(f"127.0.0.{i}" for i in range(1, 4))
+PER_HOST = 2
+CRAWL_DELAY = 0.1
+GAP_SLACK = 0.04  # seconds an arrival gap may fall short of the Crawl-delay (scheduling noise)
+
+
+def crawl_site(server: RunningServer, engine: str, **config: Any) -> CrawlResult:
+    plan = CrawlPlan((server.url + "/",), CrawlOptions(per_host=PER_HOST), domains=HOSTS)
+    return follow(engine, plan, CrawlConfig(concurrency=8, timeout=10, **config))
+
+
+def found(result: CrawlResult) -> set[str]:
+    return {r.url for r in result.records if r.error is None and r.status and 200 <= r.status < 300}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_crawl_matches_ground_truth_politely(engine: str) -> None:
+    with serve(
+        mode="subprocess",
+        site_pages=150,
+        site_hosts=3,
+        site_crawl_delay=CRAWL_DELAY,
+        latency="5",
+    ) as server:
+        result = crawl_site(server, engine, retries=2)
+        truth = server.get_json("/__site")
+        stats = server.get_json("/__site?stats=1")["stats"]
+
+    urls = [r.url for r in result.records]
+    assert len(urls) == len(set(urls)), "one record per URL"
+    assert found(result) == set(truth["expected"])
+    assert stats["fetched_twice_count"] == 0, stats["fetched_twice"]
+    assert stats["disallowed_fetched_count"] == 0, stats["disallowed_fetched"]
+    assert result.extra["disallowed"] == truth["counts"]["disallowed"]
+    peaks = {host: s["peak_in_flight"] for host, s in stats["hosts"].items()}
+    assert max(peaks.values()) <= PER_HOST, peaks
+    if ALL[engine].concurrent:
+        assert max(peaks.values()) == PER_HOST, f"the limit was never reached: {peaks}"
+    for host, delay in truth["crawl_delay"].items():
+        if delay:
+            gap = stats["hosts"][host]["min_gap_after_robots_s"]
+            assert gap >= delay - GAP_SLACK, (host, gap, delay)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_429_is_retried_after_retry_after(engine: str) -> None:
+    # The site says Retry-After: 1; max_backoff caps every wait at 0.3 s to keep this quick.
+    # Backoff alone would wait at most 0.05 s (first retry) or 0.1 s (second): a retry that
+    # took 0.3 s waited for the Retry-After.
+    with serve(
+        mode="subprocess", site_pages=20, site_hosts=3, site_crawl_delay=0.0, faults="429:0.1"
+    ) as server:
+        result = crawl_site(server, engine, retries=3, max_backoff=0.3)
+        truth = server.get_json("/__site")
+        stats = server.get_json("/__site?stats=1")["stats"]
+
+    assert stats["faulted"] > 0, "no 429 was drawn: choose another rate"
+    retried = [r for r in result.records if r.attempts > 1]
+    assert retried, "a 429 was answered but nothing was retried"
+    for r in retried:
+        assert r.end - r.start >= 0.29 * (r.attempts - 1), r
+    assert found(result) == set(truth["expected"])
+    assert stats["fetched_twice_count"] == 0
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "concur", "crawl", "--impl", "asyncio", "--site", *args]
+
+
+def _done(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            (n,) = conn.execute("SELECT count(*) FROM urls WHERE state = 2").fetchone()
+            return int(n)
+    except sqlite3.Error:
+        return 0
+
+
+def test_sigkill_then_resume_ends_at_the_ground_truth(tmp_path: Path) -> None:
+    db = tmp_path / "crawl.db"
+    site = ["--pages", "400", "--latency", "20", "--db", str(db), "--json"]
+    # A session of its own: the kill takes the CLI and its mock server, nothing else.
+    first = subprocess.Popen(
+        _cli(*site), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while _done(db) < 60 and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.05)
+        assert first.poll() is None, "the crawl ended before it could be killed"
+        os.killpg(first.pid, signal.SIGKILL)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        assert first.stdout is not None
+        first.stdout.close()
+    assert first.returncode == -signal.SIGKILL
+    before = _done(db)
+    assert before >= 60
+
+    second = subprocess.run(
+        _cli(*site, "--resume"), capture_output=True, text=True, timeout=60, check=True
+    )
+    summary = json.loads(second.stdout.strip().splitlines()[-1])
+    truth = summary["ground_truth"]
+    assert truth["exact"], truth
+    assert truth["found"] == truth["expected"] > before
+    assert summary["crawl"]["pages"] < truth["expected"], "the resumed run started over"
+    assert truth["duplicates"] == 0
+
+
+def test_list_mode_engines_have_a_crawl_mode() -> None:
+    assert set(FOLLOW) == set(ALL)
