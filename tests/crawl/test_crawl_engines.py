@@ -143,3 +143,14 @@ def test_sigkill_then_resume_ends_at_the_ground_truth(tmp_path: Path) -> None:
 
 def test_list_mode_engines_have_a_crawl_mode() -> None:
     assert set(FOLLOW) == set(ALL)
+
+
+@pytest.mark.parametrize("engine", ["threads", "asyncio"])
+def test_a_failing_on_record_stops_the_crawl(engine: str) -> None:
+    def boom(record: object) -> None:
+        raise RuntimeError("on_record failed")
+
+    with serve(mode="subprocess", site_pages=40, site_hosts=3) as server:
+        plan = CrawlPlan((server.url + "/",), CrawlOptions(per_host=2), domains=HOSTS)
+        with pytest.raises(RuntimeError, match="on_record failed"):
+            follow(engine, plan, CrawlConfig(concurrency=8, timeout=10), boom)

@@ -697,10 +697,11 @@ class BlockingScheduler:
 
         self.clock = clock
         self._cond = threading.Condition()
+        self._stopped = False
 
     def take(self) -> Job | None:
         with self._cond:
-            while True:
+            while not self._stopped:
                 nxt = self.scheduler.next(self.clock())
                 if nxt is None:
                     self._cond.notify_all()  # finished: release every worker
@@ -710,6 +711,13 @@ class BlockingScheduler:
                     continue
                 self._cond.notify()  # there may be more: pass the baton
                 return nxt
+            return None
+
+    def stop(self) -> None:
+        """Make every :meth:`take`, waiting or to come, return None (a worker failed)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
 
     def complete(self, job: Job, page: Page) -> None:
         with self._cond:

@@ -39,7 +39,7 @@ from typing import Any
 
 from concur.crawl import BlockingScheduler, CrawlOptions, Job, Page, Scheduler, Scope
 from concur.engines import ENGINES, EngineUnavailable, missing
-from concur.engines.base import InFlight, Meter, OnRecord
+from concur.engines.base import Meter, OnRecord
 from concur.records import CrawlConfig, CrawlResult, FetchRecord
 
 __all__ = [
@@ -216,9 +216,9 @@ def drive_blocking(
             with fetcher() as fetch:
                 while (job := front.take()) is not None:
                     front.complete(job, fetch(job))
-        except BaseException as exc:  # a bug or a failing on_record: stop, re-raise below
-            failures.append(exc)
-            raise
+        except BaseException as exc:  # a bug, a failing on_record, Ctrl-C: stop everyone
+            failures.append(exc)  # raised below, in the caller's thread
+            front.stop()
 
     others = [thread(target=work, daemon=True) for _ in range(max(1, workers) - 1)]
     for t in others:
@@ -270,16 +270,3 @@ def follow(
 ) -> CrawlResult:
     """Crawl ``plan`` with engine ``name``."""
     return get_follower(name)(plan, config, on_record)
-
-
-def gauge_fetch(gauge: InFlight, fetch: Callable[[Job], Page]) -> Callable[[Job], Page]:
-    """``fetch`` counted by ``gauge`` (peak requests in flight)."""
-
-    def counted(job: Job) -> Page:
-        gauge.enter()
-        try:
-            return fetch(job)
-        finally:
-            gauge.leave()
-
-    return counted
