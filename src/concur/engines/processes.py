@@ -379,6 +379,8 @@ def follow(
                     receive(None)
                 except EOFError:
                     break
+            for started in procs:
+                started.join()  # reaped: their CPU is in RUSAGE_CHILDREN for the result
             extra = {"processes": len(plan_threads), "startup_s": round(startup_s, 4)}
             result = result_of("processes", config, meter, scheduler, records, gauge.peak, **extra)
     except BaseException:
