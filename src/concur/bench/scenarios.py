@@ -29,7 +29,7 @@ class Scenario:
     @property
     def ideal_s(self) -> float | None:
         """Little's law: ceil(n / concurrency) waves of one delay each (fixed delays only)."""
-        if self.delay_ms is None or self.faults:
+        if not self.delay_ms or self.faults:
             return None
         waves = -(-self.n // self.concurrency)
         return waves * self.delay_ms / 1000.0

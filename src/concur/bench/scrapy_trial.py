@@ -26,6 +26,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         from scrapy.crawler import CrawlerProcess
     except ImportError:
         return {"error": "scrapy is not installed: pip install scrapy"}
+    from concur.engines.base import own_peak_rss_kib
     from concur.experiment import book_urls
 
     u = spec["urls"]
@@ -90,7 +91,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 "p50": lat[len(lat) // 2] if lat else 0.0,
                 "p99": lat[int(len(lat) * 0.99)] if lat else 0.0,
             },
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_rss_mb": own_peak_rss_kib() / 1024,
             "version": scrapy.__version__,
         }
     }

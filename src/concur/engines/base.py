@@ -241,12 +241,28 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def own_peak_rss_kib() -> float:
+    """This process's peak RSS in KiB.
+
+    On Linux, ``ru_maxrss`` survives ``exec``: a process started from a large parent
+    reports the parent's peak.  ``VmHWM`` belongs to the current address space only.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    scale = 1 / 1024 if sys.platform == "darwin" else 1.0  # bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process or its largest waited-for child, in MiB."""
-    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    scale = 1.0 if sys.platform == "darwin" else 1024.0  # bytes on macOS, KiB on Linux
-    return max(me, kids) * scale / (1024 * 1024)
+    kids_kib = kids / 1024 if sys.platform == "darwin" else float(kids)
+    return max(own_peak_rss_kib(), kids_kib) / 1024
 
 
 class Meter:

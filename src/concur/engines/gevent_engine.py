@@ -81,6 +81,7 @@ from concur.engines.base import (
     fetch_sync,
     one_line,
     outcome_for_status,
+    own_peak_rss_kib,
 )
 from concur.records import CrawlConfig, CrawlResult, ErrorKind, FetchRecord
 
@@ -262,7 +263,6 @@ def crawl(urls: list[str], config: CrawlConfig, t0: float, out: IO[bytes]) -> di
     written to ``out`` as a JSON array (see :func:`_to_line`), times measured from
     ``t0``; the return value summarises the crawl (``wall_s``, ``cpu_s``, ...).
     """
-    import resource
 
     import gevent
     import gevent.pool
@@ -325,12 +325,12 @@ def crawl(urls: list[str], config: CrawlConfig, t0: float, out: IO[bytes]) -> di
         flush()
     wall = time.perf_counter() - t0
     manager.clear()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = own_peak_rss_kib()
     return {
         "done": True,
         "wall_s": wall,  # from t0 to the last record, as the child timed it
         "cpu_s": _cpu() - cpu0,  # the crawl alone
-        "peak_rss_mb": rss * (1.0 if sys.platform == "darwin" else 1024.0) / (1024 * 1024),
+        "peak_rss_mb": rss / 1024,
         "peak_in_flight": gauge.peak,
     }
 
@@ -605,7 +605,6 @@ def _from_follow_line(row: list[Any]) -> FetchRecord:
 def follow_here(plan: CrawlPlan, config: CrawlConfig, t0: float, out: IO[bytes]) -> dict[str, Any]:
     """Crawl ``plan`` with ``config.concurrency`` greenlets *in this (patched) process*."""
     import contextlib
-    import resource
 
     import gevent
 
@@ -662,12 +661,12 @@ def follow_here(plan: CrawlPlan, config: CrawlConfig, t0: float, out: IO[bytes])
         flush()
     wall = time.perf_counter() - t0
     manager.clear()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = own_peak_rss_kib()
     return {
         "done": True,
         "wall_s": wall,
         "cpu_s": _cpu() - cpu0,
-        "peak_rss_mb": rss * (1.0 if sys.platform == "darwin" else 1024.0) / (1024 * 1024),
+        "peak_rss_mb": rss / 1024,
         "peak_in_flight": gauge.peak,
         "stats": stats,
     }
