@@ -111,10 +111,10 @@ def run(lab: Lab) -> dict[str, Any]:
     from concur.gil.lab import run_child
 
     p = {
-        "cpu_tasks": lab.pick(12, 20),
+        "cpu_tasks": lab.pick(10, 20),
         "io_tasks": lab.pick(20, 40),
         "workers": 10,
-        "cpu_ms": lab.pick(5, 25),
+        "cpu_ms": lab.pick(10, 25),
         "io_ms": lab.pick(8, 50),
         "repeats": lab.pick(3, 5),
     }
