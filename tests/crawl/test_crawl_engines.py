@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -154,3 +155,36 @@ def test_a_failing_on_record_stops_the_crawl(engine: str) -> None:
         plan = CrawlPlan((server.url + "/",), CrawlOptions(per_host=2), domains=HOSTS)
         with pytest.raises(RuntimeError, match="on_record failed"):
             follow(engine, plan, CrawlConfig(concurrency=8, timeout=10), boom)
+
+
+def _summary(*args: str) -> dict[str, object]:
+    done = subprocess.run(_cli(*args, "--json"), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    summary: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return summary
+
+
+def test_site_with_depth_is_checked_against_the_truth_at_that_depth() -> None:
+    shallow = _summary("--pages", "120", "--depth", "1")["ground_truth"]
+    whole = _summary("--pages", "120")["ground_truth"]
+    assert isinstance(shallow, dict) and isinstance(whole, dict)
+    assert shallow["exact"], shallow
+    assert 0 < shallow["expected"] < whole["expected"]
+    assert "limited_by" not in shallow
+
+
+def test_exclude_keeps_urls_out_and_says_the_truth_is_only_a_bound(tmp_path: Path) -> None:
+    out = tmp_path / "pages.jsonl"
+    summary = _summary("--pages", "120", "--exclude", r"/p/\d*7\b", "-o", str(out))
+    truth = summary["ground_truth"]
+    assert isinstance(truth, dict)
+    assert truth["limited_by"] == r"--exclude /p/\d*7\b"
+    urls = [json.loads(line)["url"] for line in out.read_text().splitlines()]
+    assert urls and not [u for u in urls if re.search(r"/p/\d*7\b", u)]
+    assert truth["missing"] > 0 and truth["unexpected"] == 0
+
+
+def test_a_bad_pattern_is_a_usage_error() -> None:
+    done = subprocess.run(_cli("--include", "("), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "bad pattern" in done.stderr and len(done.stderr.strip().splitlines()) == 1

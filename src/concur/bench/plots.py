@@ -78,7 +78,11 @@ def timelines(results: dict[str, Any], scenario: str, out: Path) -> list[str]:
         if ideal:
             ax.axvline(ideal, color="k", lw=0.8, ls="--")
     axes[-1, 0].autoscale(axis="x")
-    axes[-1, 0].set_xlabel("seconds since the crawl started (dashed: Little's-law ideal)")
+    notes = ["dashed: Little's-law ideal"] if ideal else []
+    if any(not ok for e in engines for _s, _e, ok in block["results"][e]["timeline"]):
+        notes.append("red: failed requests")
+    suffix = f" ({'; '.join(notes)})" if notes else ""
+    axes[-1, 0].set_xlabel(f"seconds since the crawl started{suffix}")
     fig.suptitle(f"Request timelines: {block['params']['title']}", fontsize=10)
     fig.tight_layout()
     return _save(fig, out, f"timeline-{scenario}", svg=False)

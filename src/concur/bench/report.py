@@ -10,12 +10,6 @@ from pathlib import Path
 from typing import Any
 
 READINGS = {
-    "timeline": "Each horizontal segment is one request, from its start to its end. A concurrent "
-    "engine draws steps of `concurrency` requests, one step per delay; gaps between steps are "
-    "client overhead. Compare the right edge with the dashed ideal.",
-    "throughput": "Requests per second per engine (median, whiskers min–max), the Little's-law "
-    "ideal (dashed) and wrk, a load generator written in C, as the ceiling (dotted). The second "
-    "panel is efficiency = ideal / wall.",
     "cpu": "Client CPU per request at zero delay: the cost of the library and the concurrency "
     "model, once waiting is taken away. This is where asyncio, uvloop and httpx really differ.",
     "cdf": "The fraction of requests finished within a latency. A lognormal server tail is the "
@@ -24,6 +18,46 @@ READINGS = {
     "engine follows it until its CPU per request takes over (× marks the knee: below 80 % of "
     "ideal). Longer delays push the knee to higher concurrency.",
 }
+
+
+def reading(kind: str, block: dict[str, Any]) -> str:
+    """The caption of one figure, saying only what that scenario's figure shows."""
+    params = block["params"]
+    ideal = params.get("ideal_s")
+    has_wrk = "req_per_s" in block.get("references", {}).get("wrk", {})
+    if kind == "timeline":
+        text = "Each horizontal segment is one request, from its start to its end. "
+        if ideal:
+            text += (
+                f"A concurrent engine draws steps of {params['concurrency']:,} requests, one "
+                "step per delay; slanted or widening steps are client overhead. Compare the "
+                "right edge with the dashed ideal."
+            )
+        elif params.get("latency"):
+            text += (
+                "Latencies are drawn from a distribution, so there are no steps: long segments "
+                "are the slow tail, each holding a slot that no other request can use."
+            )
+        else:
+            text += (
+                "With no delay at all, the slope is the engine's request rate: the steeper, "
+                "the less CPU each request costs."
+            )
+        if params.get("faults"):
+            text += " Red segments failed; a long one is a retry waiting out Retry-After."
+        return text
+    if kind == "throughput":
+        text = "Requests per second per engine (median, whiskers min–max)"
+        marks = []
+        if ideal:
+            marks.append("the Little's-law ideal (dashed)")
+        if has_wrk:
+            marks.append("wrk, a load generator written in C, as the ceiling (dotted)")
+        text += (", with " + " and ".join(marks) + ". " if marks else ". ")
+        if ideal:
+            return text + "The second panel is efficiency = ideal / wall."
+        return text + "The second panel is client CPU per request (µs, user + system)."
+    return READINGS[kind]
 
 
 def table_rows(block: dict[str, Any]) -> list[list[str]]:
@@ -177,13 +211,13 @@ def write_report(results: dict[str, Any], figures: list[str], out: Path) -> Path
             markdown_table(block),
             "",
         ]
-        for stem, reading in (
+        for stem, kind in (
             (f"timeline-{name}", "timeline"),
             (f"throughput-{name}", "throughput"),
             (f"latency-cdf-{name}", "cdf"),
         ):
             if f"{stem}.png" in figs:
-                parts += [f"![{stem}]({stem}.png)", "", READINGS[reading], ""]
+                parts += [f"![{stem}]({stem}.png)", "", reading(kind, block), ""]
     if "cpu-per-request.png" in figs:
         parts += ["## CPU per request", "", "![cpu](cpu-per-request.png)", "", READINGS["cpu"], ""]
     path = out / "report.md"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sqlite3
 import sys
 import time
@@ -50,6 +51,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--depth", type=_non_negative_int, help="links followed from a seed at most")
     group.add_argument("--max-pages", type=_non_negative_int, help="URLs admitted at most")
+    group.add_argument(
+        "--domain",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also crawl this host and its subdomains (repeatable)",
+    )
+    group.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="only URLs matching one of these (repeatable)",
+    )
+    group.add_argument(
+        "--exclude", action="append", default=[], metavar="REGEX", help="skip matching URLs"
+    )
     group.add_argument("--per-host", type=_positive_int, default=2, help="in flight per host (2)")
     group.add_argument(
         "--user-agent", default=None, help="User-Agent (robots.txt rules are matched against it)"
@@ -72,6 +90,11 @@ def run(args: argparse.Namespace, config: CrawlConfig) -> int:
     from concur.store.sqlite import StoreExistsError
 
     parser: argparse.ArgumentParser = args._parser
+    for pattern in args.include + args.exclude:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            parser.exit(2, f"concur crawl: error: bad pattern {pattern!r}: {exc}\n")
     if args.resume and not args.db:
         parser.error("--resume needs --db FILE")
     try:
@@ -100,7 +123,16 @@ def run(args: argparse.Namespace, config: CrawlConfig) -> int:
             domains = tuple(f"127.0.0.{i}" for i in range(1, SITE_HOSTS + 1))
         if not seeds:
             parser.error("--follow needs at least one seed URL")
-        plan = CrawlPlan(tuple(seeds), options, args.depth, domains, db=args.db, resume=args.resume)
+        plan = CrawlPlan(
+            tuple(seeds),
+            options,
+            args.depth,
+            domains + tuple(args.domain),
+            db=args.db,
+            resume=args.resume,
+            include=tuple(args.include),
+            exclude=tuple(args.exclude),
+        )
         show = not args.no_progress and not args.json and sys.stderr.isatty()
         try:
             with live_progress(args.impl, enabled=show) as on_record:
@@ -111,9 +143,16 @@ def run(args: argparse.Namespace, config: CrawlConfig) -> int:
         if server is not None:
             summary["server"] = server_checks(server.get_json("/__site?stats=1"))
             summary["peak_in_flight"] = server.stats().get("peak_in_flight")
+            # the site's truth up to the same depth; a page limit makes it an upper bound
+            site = "/__site" if args.depth is None else f"/__site?depth={args.depth}"
             summary["ground_truth"] = ground_truth(
-                server.get_json("/__site"), server.get_json("/__site?stats=1"), result, args.db
+                server.get_json(site), server.get_json("/__site?stats=1"), result, args.db
             )
+            limits = [f"--max-pages {args.max_pages}"] if args.max_pages is not None else []
+            limits += [f"--include {p}" for p in args.include]
+            limits += [f"--exclude {p}" for p in args.exclude]
+            if limits:  # the site's truth knows nothing of these: an upper bound only
+                summary["ground_truth"]["limited_by"] = ", ".join(limits)
     _write(args, result)
     if args.json:
         print(json.dumps(summary))
@@ -270,6 +309,7 @@ def render_follow(s: dict[str, Any]) -> str:
             f"truth       {g['found']} of {g['expected']} expected pages found ({verdict}): "
             f"{g['missing']} missing, {g['unexpected']} unexpected, "
             f"{g['duplicates']} fetched twice"
+            + (f" (limited by {g['limited_by']})" if g.get("limited_by") else "")
         )
     return "\n".join(lines)
 

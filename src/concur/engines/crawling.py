@@ -63,6 +63,8 @@ class CrawlPlan:
     domains: tuple[str, ...] = ()  # hosts (and their subdomains) in scope besides the seeds'
     db: str | None = None  # an SQLite file for the frontier and results (None: in memory)
     resume: bool = False  # continue the crawl in ``db``
+    include: tuple[str, ...] = ()  # regular expressions a URL must match (any of them)
+    exclude: tuple[str, ...] = ()  # regular expressions no URL may match
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -70,6 +72,8 @@ class CrawlPlan:
         d = asdict(self)
         d["seeds"] = list(self.seeds)
         d["domains"] = list(self.domains)
+        d["include"] = list(self.include)
+        d["exclude"] = list(self.exclude)
         return d
 
     @classmethod
@@ -81,12 +85,20 @@ class CrawlPlan:
             domains=tuple(d["domains"]),
             db=d["db"],
             resume=d["resume"],
+            include=tuple(d.get("include", ())),
+            exclude=tuple(d.get("exclude", ())),
         )
 
 
 def new_scheduler(plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord) -> Scheduler:
     """The scheduler of ``plan``, on an SQLite store when ``plan.db`` is set."""
-    scope = Scope.for_seeds(plan.seeds, domains=plan.domains, max_depth=plan.max_depth)
+    scope = Scope.for_seeds(
+        plan.seeds,
+        domains=plan.domains,
+        include=plan.include,
+        exclude=plan.exclude,
+        max_depth=plan.max_depth,
+    )
     frontier = None
     if plan.db is not None:
         from concur.store.sqlite import SqliteStore
