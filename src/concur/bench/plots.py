@@ -78,6 +78,25 @@ def timelines(results: dict[str, Any], scenario: str, out: Path) -> list[str]:
         if ideal:
             ax.axvline(ideal, color="k", lw=0.8, ls="--")
     axes[-1, 0].autoscale(axis="x")
+    # serial (one request at a time) can take 100x longer: do not let it squash the others
+    ends = {
+        e: max((end for _s, end, _ok in block["results"][e]["timeline"]), default=0.0)
+        for e in engines
+    }
+    rest = [t for e, t in ends.items() if e != "serial"]
+    if "serial" in ends and rest and ends["serial"] > 1.5 * max(rest):
+        right = 1.1 * max(max(rest), ideal or 0.0)
+        axes[-1, 0].set_xlim(0.0, right)
+        ax = axes[engines.index("serial"), 0]
+        ax.text(
+            0.99,
+            0.5,
+            f"continues to {ends['serial']:.1f} s →",
+            transform=ax.transAxes,
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
     notes = ["dashed: Little's-law ideal"] if ideal else []
     if any(not ok for e in engines for _s, _e, ok in block["results"][e]["timeline"]):
         notes.append("red: failed requests")
