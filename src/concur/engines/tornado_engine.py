@@ -13,8 +13,9 @@ futures *are* asyncio futures.  What differs is the HTTP client:
   thread pool per request.
 * ``curl``: ``CurlAsyncHTTPClient``, libcurl's multi interface driven by the IOLoop:
   C code parses the responses and keeps connections alive.  It needs ``pycurl``
-  (``pip install 'concur[curl]'``, which builds against libcurl's headers) and is
-  chosen with ``CONCUR_TORNADO_CLIENT=curl`` (read by :func:`run`) or by calling
+  (``pip install 'concur[curl]'``: a wheel on the common platforms, else a build
+  against libcurl's headers) and is chosen with ``CONCUR_TORNADO_CLIENT=curl``
+  (read by :func:`run`) or by calling
   :func:`run_curl`: a variant is configuration, not a copy.
 
 What to look for: ``config.concurrency`` worker coroutines pull URLs from one shared
