@@ -101,11 +101,18 @@ def test_pure_python_threads_do_not_speed_up(quick_run: tuple[Path, str]) -> Non
 
 
 @pytest.mark.skipif(usable_cpus() < 2, reason="processes need two cores to speed up")
-def test_processes_speed_up_pure_python(quick_run: tuple[Path, str]) -> None:
-    # The best repeat: a neighbour on the shared machine can take the second core for one
-    # repeat, but no amount of noise makes one core do the work of two.
-    speedup = _doc(quick_run[0], "speedup")["result"]["speedup"]
-    assert speedup["pure"]["processes"]["max"] > 1.3, speedup["pure"]["processes"]
+def test_processes_speed_up_pure_python(
+    quick_run: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The best repeat of up to three runs: on a shared VM a neighbour (or the hypervisor)
+    # can take the second core for a whole quick run, but no amount of noise makes one
+    # core do the work of two.
+    best = [_doc(quick_run[0], "speedup")["result"]["speedup"]["pure"]["processes"]["max"]]
+    while best[-1] <= 1.3 and len(best) < 3:
+        assert _run(["speedup", "--quick", "--out", str(tmp_path)]) == 0
+        best.append(_doc(tmp_path, "speedup")["result"]["speedup"]["pure"]["processes"]["max"])
+    capsys.readouterr()
+    assert max(best) > 1.3, best
 
 
 def test_io_threads_overlap_their_waits(quick_run: tuple[Path, str]) -> None:
