@@ -75,6 +75,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-robots", action="store_true", help="ignore robots.txt")
     group.add_argument("--db", metavar="FILE", help="keep the frontier and results in SQLite")
     group.add_argument("--resume", action="store_true", help="continue the crawl in --db FILE")
+    group.add_argument(
+        "--commit-every",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="results per --db transaction (1: after kill -9 only the pages in flight are "
+        "fetched again; more is faster and re-fetches up to N)",
+    )
 
 
 def wanted(args: argparse.Namespace) -> bool:
@@ -130,6 +138,7 @@ def run(args: argparse.Namespace, config: CrawlConfig) -> int:
             domains + tuple(args.domain),
             db=args.db,
             resume=args.resume,
+            commit_every=args.commit_every,
             include=tuple(args.include),
             exclude=tuple(args.exclude),
         )
