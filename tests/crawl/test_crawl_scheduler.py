@@ -78,6 +78,22 @@ def test_min_delay_between_starts_per_host() -> None:
     assert trace.end_time < 0.25 * (len(trace.starts) - 2) * 0.75
 
 
+def test_a_delayed_host_waits_for_the_answer_then_the_delay() -> None:
+    # Answers slower than the delay: spacing starts alone would overlap requests, and a
+    # request that left the client late would reach the site less than a delay after
+    # the one before.  One at a time, each a delay after the previous answer.
+    site = grid_site([A], 8)
+    trace = Trace()
+    sched = new_scheduler(
+        [A + "/"], trace, options=CrawlOptions(per_host=4, delay=0.25, obey_robots=False)
+    )
+    drive(sched, site, trace, latency=0.4)
+    starts = trace.starts_of(A)
+    assert len(starts) > 5
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert min(gaps) >= 0.4 + 0.25 - 1e-9
+
+
 def test_robots_first_crawl_delay_and_disallow() -> None:
     site = grid_site([A], 30)
     site.pages[A + "/robots.txt"] = robots(
@@ -313,19 +329,20 @@ def test_next_reports_waits_and_finish() -> None:
     assert isinstance(robots_job, Job) and robots_job.kind == ROBOTS
     assert sched.next(0.0) == math.inf  # the host's only slot is taken
     sched.complete(robots_job, site.answer(robots_job), 0.5)
-    assert sched.next(0.5) == pytest.approx(1.5)  # the delay counts from the last start
-    page = sched.next(2.0)
+    assert sched.next(0.5) == pytest.approx(2.0)  # the delay counts from the last answer
+    page = sched.next(2.5)
     assert isinstance(page, Job) and page.url == A + "/"
-    assert sched.next(2.0) == math.inf
-    sched.complete(page, site.answer(page), 2.1)
+    assert sched.next(2.5) == math.inf
+    sched.complete(page, site.answer(page), 2.6)
     assert sched.queued == 1
-    assert sched.next(2.1) == pytest.approx(1.9)
-    second = sched.next(4.0)
+    assert sched.next(2.6) == pytest.approx(2.0)
+    assert sched.next(4.5) == pytest.approx(0.1)  # 2.0 after the answer, not the start
+    second = sched.next(4.6)
     assert isinstance(second, Job) and second.depth == 1
-    sched.complete(second, site.answer(second), 4.1)
-    assert sched.next(4.1) is None
+    sched.complete(second, site.answer(second), 4.7)
+    assert sched.next(4.7) is None
     with pytest.raises(ValueError):
-        sched.complete(second, site.answer(second), 4.2)
+        sched.complete(second, site.answer(second), 4.8)
 
 
 def test_disallowed_storm_does_not_block_next() -> None:

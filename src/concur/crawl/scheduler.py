@@ -33,7 +33,11 @@ The rules it keeps:
 
 * **per-origin politeness** - at most ``per_host`` requests in flight to one origin,
   and request *starts* at least ``delay`` seconds apart (or the site's robots.txt
-  ``Crawl-delay``, whichever is longer, capped by ``max_crawl_delay``).  Origins that
+  ``Crawl-delay``, whichever is longer, capped by ``max_crawl_delay``).  An origin with
+  a delay gets one request at a time, and the next starts ``delay`` after the previous
+  *answer*: spacing the starts alone let the site see shorter gaps whenever one request
+  left the client later than the next (a busy event loop, a thread waiting for the
+  GIL), while an answer always comes after its request arrived.  Origins that
   may start a request are kept in a heap keyed by the time they may, so picking one
   costs O(log hosts), not a scan of all hosts.
 * **robots.txt first** - an origin's URLs wait until its robots.txt is known; URLs it
@@ -323,6 +327,8 @@ class Scheduler:
         host = self._hosts[job.host]
         host.in_flight -= 1
         self._in_flight -= 1
+        if host.delay > 0.0 and now + host.delay > host.next_start:
+            host.next_start = now + host.delay  # the delay counts from the answer
         kind = job.kind
         if kind == PAGE:
             self._complete_page(host, job, page, start, now)
@@ -364,7 +370,8 @@ class Scheduler:
 
     def _arm(self, host: _Host) -> None:
         """Put ``host`` in the ready heap if it has work and a free slot."""
-        if host.armed or host.in_flight >= self.options.per_host or host.robots == _FETCHING:
+        limit = 1 if host.delay > 0.0 else self.options.per_host
+        if host.armed or host.in_flight >= limit or host.robots == _FETCHING:
             return
         if host.queue or host.backlog or host.extra or host.robots == _NEED:
             host.armed = True
