@@ -95,8 +95,27 @@ def test_429_is_retried_after_retry_after(engine: str) -> None:
     assert stats["fetched_twice_count"] == 0
 
 
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "concur", "crawl", "--impl", "asyncio", "--site", *args]
+def _cli(*args: str, engine: str = "asyncio") -> list[str]:
+    return [sys.executable, "-m", "concur", "crawl", "--impl", engine, "--site", *args]
+
+
+def _kill_crawler(group: int) -> None:
+    """SIGKILL every process of ``group`` but the mock server (gevent and processes
+    crawl in children: killing the CLI alone would leave them running)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        pgrp = int(stat.rpartition(")")[2].split()[2])
+        if pgrp == group and b"mockserver" not in cmdline:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def _done(db: Path) -> int:
@@ -119,10 +138,12 @@ def _site_requests(db: Path) -> int:
         return int(json.load(answer)["stats"]["requests"])
 
 
-def test_sigkill_then_resume_ends_at_the_ground_truth(tmp_path: Path) -> None:
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sigkill_then_resume_ends_at_the_ground_truth(tmp_path: Path, engine: str) -> None:
     site = ["--pages", "400", "--latency", "20", "--json"]
     whole = subprocess.run(
-        _cli(*site, "--db", str(tmp_path / "whole.db")),
+        _cli(*site, "--db", str(tmp_path / "whole.db"), engine=engine),
         capture_output=True,
         text=True,
         timeout=60,
@@ -134,7 +155,10 @@ def test_sigkill_then_resume_ends_at_the_ground_truth(tmp_path: Path) -> None:
     site += ["--db", str(db)]
     # A session of its own: the crawl and its mock server form one process group.
     first = subprocess.Popen(
-        _cli(*site), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True
+        _cli(*site, engine=engine),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 30
@@ -142,7 +166,7 @@ def test_sigkill_then_resume_ends_at_the_ground_truth(tmp_path: Path) -> None:
             time.sleep(0.05)
         time.sleep(0.25)  # away from the commit that was just seen: mid-batch, if batching
         assert first.poll() is None, "the crawl ended before it could be killed"
-        first.kill()  # the crawler only: its server lives on to say what it answered
+        _kill_crawler(first.pid)  # the crawler only: its server lives on to say what it saw
         first.wait()
         answered = _site_requests(db)
     finally:
@@ -156,7 +180,11 @@ def test_sigkill_then_resume_ends_at_the_ground_truth(tmp_path: Path) -> None:
     assert before >= 60
 
     second = subprocess.run(
-        _cli(*site, "--resume"), capture_output=True, text=True, timeout=60, check=True
+        _cli(*site, "--resume", engine=engine),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     summary = json.loads(second.stdout.strip().splitlines()[-1])
     truth = summary["ground_truth"]
