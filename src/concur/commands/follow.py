@@ -328,7 +328,7 @@ def render_follow(s: dict[str, Any]) -> str:
 
 @contextmanager
 def live_progress(label: str, enabled: bool) -> Iterator[Any]:
-    """An ``on_record`` callback driving a live line: pages, pages/s, queued, errors.
+    """An ``on_record`` callback driving a live line: pages, pages/s, queue, hosts, errors.
 
     The queue size comes from the scheduler when it runs in this process (the engine's
     :func:`concur.engines.crawling.crawl_run` hands it to ``attach``); gevent's runs in
@@ -347,7 +347,13 @@ def live_progress(label: str, enabled: bool) -> Iterator[Any]:
 
     def line() -> Text:
         wall = max(time.perf_counter() - t0, 1e-9)
-        queued = f"{scheduler[0].queued:,} queued  " if scheduler else ""
+        queued = ""
+        if scheduler:
+            sched = scheduler[0]
+            queued = (
+                f"{sched.queued:,} queued  {sched.in_flight:,} in flight  "
+                f"{sched.active_hosts():,}/{sched.hosts:,} hosts active  "
+            )
         return Text(
             f"{label}: {state['done']:,} URLs  {state['pages']:,} pages  "
             f"{state['pages'] / wall:,.0f} pages/s  {queued}{state['errors']:,} errors"

@@ -343,6 +343,11 @@ class Scheduler:
     def in_flight(self) -> int:
         return self._in_flight
 
+    def active_hosts(self) -> int:
+        """Origins with a request in flight: O(origins), for progress displays."""
+        hosts = list(self._hosts.values())  # one C-level copy: safe beside worker threads
+        return sum(1 for h in hosts if h.in_flight)
+
     @property
     def queued(self) -> int:
         """Page URLs admitted and not yet handed out (retries waiting included)."""
