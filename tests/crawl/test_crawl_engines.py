@@ -243,3 +243,13 @@ def test_a_bad_pattern_is_a_usage_error() -> None:
     done = subprocess.run(_cli("--include", "("), capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "bad pattern" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_sitemaps_flag_reads_the_sitemaps_robots_txt_lists() -> None:
+    plain = _summary("--pages", "120")
+    listed = _summary("--pages", "120", "--sitemaps")
+    assert isinstance(plain["crawl"], dict) and isinstance(listed["crawl"], dict)
+    assert plain["crawl"]["sitemap_fetches"] == 0
+    assert listed["crawl"]["sitemap_fetches"] > 0
+    truth = listed["ground_truth"]
+    assert isinstance(truth, dict) and truth["exact"], truth

@@ -73,6 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--user-agent", default=None, help="User-Agent (robots.txt rules are matched against it)"
     )
     group.add_argument("--no-robots", action="store_true", help="ignore robots.txt")
+    group.add_argument(
+        "--sitemaps", action="store_true", help="also crawl what robots.txt's Sitemap: files list"
+    )
     group.add_argument("--db", metavar="FILE", help="keep the frontier and results in SQLite")
     group.add_argument("--resume", action="store_true", help="continue the crawl in --db FILE")
     group.add_argument(
@@ -118,6 +121,7 @@ def run(args: argparse.Namespace, config: CrawlConfig) -> int:
         delay=delay,
         max_pages=args.max_pages,
         obey_robots=not args.no_robots,
+        sitemaps=args.sitemaps,
     )
     seeds = list(args.urls)
     if args.input:
