@@ -109,8 +109,14 @@ def test_scenarios_and_knee() -> None:
             "concurrency": c,
             "n": 3 * c,
             "ideal_s": 0.3,
-            "results": {"x": {"req_per_s": rate}},
+            "results": {"x": {"req_per_s": rate, "cpu_us_per_request": cpu}},
         }
-        for c, rate in ((10, 99.0), (100, 990.0), (1000, 4000.0))
+        for c, rate, cpu in (
+            (5, 30.0, 300.0),
+            (10, 99.0, 300.0),
+            (100, 990.0, 300.0),
+            (1000, 4000.0, 240.0),
+        )
     ]
-    assert knee(points, "x", 100.0) == 1000  # 4,000 < 80 % of the ideal 10,000
+    # c=5: 30 req/s is 60 % of ideal, but the CPU idles (start-up cost): not the knee
+    assert knee(points, "x", 100.0) == 1000  # 4,000 < 80 % of the ideal 10,000, CPU 0.96

@@ -214,14 +214,22 @@ def latency_cdf(results: dict[str, Any], scenario: str, out: Path) -> list[str]:
 
 
 def knee(
-    points: list[dict[str, Any]], engine: str, delay: float, threshold: float = 0.8
+    points: list[dict[str, Any]],
+    engine: str,
+    delay: float,
+    threshold: float = 0.8,
+    busy: float = 0.5,
 ) -> int | None:
-    """The lowest concurrency at which ``engine`` falls below ``threshold`` of ideal throughput."""
+    """Where CPU takes over: the lowest concurrency at which ``engine`` falls below
+    ``threshold`` of the ideal throughput *while* its client CPU is at least ``busy`` of a
+    core (CPU per request × requests per second).  A dip with an idle CPU — start-up cost
+    in a short run — is not a knee."""
     for p in sorted((p for p in points if p["delay_ms"] == delay), key=lambda p: p["concurrency"]):
         r = p["results"].get(engine, {})
         if "req_per_s" in r and p["ideal_s"]:
             ideal_rate = p["n"] / p["ideal_s"]
-            if r["req_per_s"] < threshold * ideal_rate:
+            cores = r.get("cpu_us_per_request", 0.0) * r["req_per_s"] / 1e6
+            if r["req_per_s"] < threshold * ideal_rate and cores >= busy:
                 return int(p["concurrency"])
     return None
 
@@ -260,7 +268,8 @@ def sweep(results: dict[str, Any], out: Path) -> list[str]:
         ax.set_ylabel("requests / s (log)")
     axes[0][0].legend(fontsize=7)
     fig.suptitle(
-        "Finding the right number of concurrent requests (× marks the knee: < 80 % of ideal)",
+        "Throughput against requests in flight\n"
+        "(×: the knee, below 80 % of ideal with the CPU busy)",
         fontsize=10,
     )
     fig.tight_layout()

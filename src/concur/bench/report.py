@@ -16,7 +16,8 @@ READINGS = {
     "same for every engine; an engine whose curve bends right of the others adds its own wait.",
     "sweep": "Throughput against requests in flight. The ideal is concurrency / delay; every "
     "engine follows it until its CPU per request takes over (× marks the knee: below 80 % of "
-    "ideal). Longer delays push the knee to higher concurrency.",
+    "ideal with the client CPU at least half a core busy). Longer delays push the knee to "
+    "higher concurrency.",
 }
 
 
@@ -72,6 +73,8 @@ def table_rows(block: dict[str, Any]) -> list[list[str]]:
         note = f"scaled from {r['n']}" if r.get("n") != block["params"]["n"] else ""
         if m.get("failed"):
             note = (note + "; " if note else "") + f"{m['failed']:.0f} failed"
+        if block["params"].get("retries") and m.get("attempts"):
+            note = (note + "; " if note else "") + f"{m['attempts']:,.0f} attempts"
         rows.append(
             [
                 engine,
@@ -145,12 +148,10 @@ def markdown_table(block: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def sweep_table(block: dict[str, Any]) -> str:
+def sweep_rows(block: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The sweep as a table: requests/s per engine at each (delay, concurrency) point."""
     engines = sorted({e for p in block["points"] for e in p["results"]})
-    lines = [
-        "| delay ms | in flight | ideal req/s | " + " | ".join(engines) + " |",
-        "|" + "---|" * (3 + len(engines)),
-    ]
+    rows = []
     for p in block["points"]:
         ideal = p["n"] / p["ideal_s"] if p["ideal_s"] else 0
         cells = [
@@ -159,10 +160,14 @@ def sweep_table(block: dict[str, Any]) -> str:
             else "—"
             for e in engines
         ]
-        lines.append(
-            f"| {p['delay_ms']:g} | {p['concurrency']} | {ideal:,.0f} | " + " | ".join(cells) + " |"
-        )
-    return "\n".join(lines)
+        rows.append([f"{p['delay_ms']:g}", str(p["concurrency"]), f"{ideal:,.0f}", *cells])
+    return ["delay ms", "in flight", "ideal req/s", *engines], rows
+
+
+def sweep_table(block: dict[str, Any]) -> str:
+    header, rows = sweep_rows(block)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def print_tables(results: dict[str, Any]) -> None:
@@ -171,9 +176,15 @@ def print_tables(results: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console(width=max(140, Console().width))
-    for name, block in results["scenarios"].items():
+    for block in results["scenarios"].values():
         if block["kind"] == "sweep":
-            console.print(f"[bold]{name}[/]: {len(block['points'])} points, see sweep.png")
+            header, rows = sweep_rows(block)
+            sweep = Table(title=f"{block['title']} (requests/s)", title_justify="left")
+            for h in header:
+                sweep.add_column(h, justify="right")
+            for row in rows:
+                sweep.add_row(*row)
+            console.print(sweep)
             continue
         table = Table(title=block["params"]["title"], title_justify="left")
         for h in HEADER:

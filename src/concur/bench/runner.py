@@ -134,9 +134,19 @@ def _spec(engine: str, sc: Scenario, base: str, n: int, keep: bool) -> dict[str,
 
 
 def run_scenario(
-    sc: Scenario, engines: Sequence[str], repeats: int, warmup: bool, log: Log, server: Any
+    sc: Scenario,
+    engines: Sequence[str],
+    repeats: int,
+    warmup: bool,
+    log: Log,
+    server: Any,
+    progress: Log | None = None,
 ) -> dict[str, Any]:
-    """Every engine on one scenario against a running server; returns its results block."""
+    """Every engine on one scenario against a running server; returns its results block.
+
+    ``log`` gets a line per engine; ``progress`` (a live status line) one per trial.
+    """
+    progress = progress or (lambda line: None)
     out: dict[str, Any] = {"kind": "scenario", "params": sc.to_dict(), "why": sc.why, "results": {}}
     for engine in engines:
         n = sc.n
@@ -144,12 +154,14 @@ def run_scenario(
             n = min(sc.n, sc.serial_n)
         limit = max(120.0, 20 * (sc.ideal_s or 1.0) * (sc.n / n))
         if warmup:
+            progress(f"  {engine:<10} warm-up ({min(n, 200)} requests)")
             server.reset()
             _trial(_spec(engine, sc, server.url, min(n, 200), False), limit)
         trials: list[dict[str, Any]] = []
         last: dict[str, Any] = {}
         error = ""
         for i in range(repeats):
+            progress(f"  {engine:<10} trial {i + 1}/{repeats} ({n:,} requests)")
             server.reset()
             answer = _trial(_spec(engine, sc, server.url, n, i == repeats - 1), limit)
             if "error" in answer:
@@ -193,8 +205,11 @@ def run_scenario(
     return out
 
 
-def run_sweep(sw: Sweep, engines: Sequence[str], log: Log, server: Any) -> dict[str, Any]:
+def run_sweep(
+    sw: Sweep, engines: Sequence[str], log: Log, server: Any, progress: Log | None = None
+) -> dict[str, Any]:
     """One trial per engine per (delay, concurrency) point: the book's sweep, extended."""
+    progress = progress or (lambda line: None)
     points = []
     for sc in sw.points():
         point: dict[str, Any] = {
@@ -207,6 +222,7 @@ def run_sweep(sw: Sweep, engines: Sequence[str], log: Log, server: Any) -> dict[
         for engine in engines:
             if engine in sw.skip:
                 continue
+            progress(f"  {sc.delay_ms:g} ms  c={sc.concurrency:<5} {engine}")
             server.reset()
             answer = _trial(_spec(engine, sc, server.url, sc.n, False), 120.0 + sc.n)
             if "error" in answer:
@@ -237,8 +253,12 @@ def run_bench(
     warmup: bool = True,
     with_references: bool = True,
     log: Log = lambda line: None,
+    progress: Log | None = None,
 ) -> dict[str, Any]:
-    """Run the named scenarios on the engines (all installed ones by default)."""
+    """Run the named scenarios on the engines (all installed ones by default).
+
+    ``log`` receives the lines worth keeping, ``progress`` what is running now.
+    """
     from mockserver.testing import serve
 
     table = scenarios(quick)
@@ -263,10 +283,11 @@ def run_bench(
         log(f"{name}: {item.title}")
         with serve(mode="subprocess", seed=0, max_delay_ms=600_000.0) as server:
             if isinstance(item, Sweep):
-                block = run_sweep(item, chosen, log, server)
+                block = run_sweep(item, chosen, log, server, progress)
             else:
-                block = run_scenario(item, chosen, repeats, warmup, log, server)
-                if with_references:
+                block = run_scenario(item, chosen, repeats, warmup, log, server, progress)
+                # --quick keeps its minute by measuring wrk and Scrapy on the book only
+                if with_references and (not quick or name == "book"):
                     block["references"] = references.measure(item, server, quick, log)
             results["scenarios"][name] = block
     results["duration_s"] = round(time.time() - started, 1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--repeats", type=int, help="trials per engine (default 3, quick 1)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the warm-up trial")
-    parser.add_argument("--no-references", action="store_true", help="skip wrk and Scrapy")
+    parser.add_argument(
+        "--no-references",
+        action="store_true",
+        help="skip wrk and Scrapy (with --quick they run on the book scenario only)",
+    )
     parser.add_argument("--no-plots", action="store_true", help="results and report only")
     parser.add_argument(
         "--out", default="bench-out", metavar="DIR", help="output folder (bench-out)"
@@ -56,8 +61,18 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
+    live = sys.stderr.isatty()
+    started = time.perf_counter()
+
     def log(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
+        clear = "\r\x1b[2K" if live else ""
+        print(clear + line, file=sys.stderr, flush=True)
+
+    def progress(line: str) -> None:  # a status line, overwritten in place on a terminal
+        if live:
+            elapsed = time.perf_counter() - started
+            sys.stderr.write(f"\r\x1b[2K{line}  [{elapsed:,.0f} s]")
+            sys.stderr.flush()
 
     try:
         results = run_bench(
@@ -68,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             warmup=warmup,
             with_references=not args.no_references,
             log=log,
+            progress=progress,
         )
     except ValueError as exc:
         args._parser.exit(2, f"concur bench: error: {exc}\n")
