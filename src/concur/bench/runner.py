@@ -206,10 +206,19 @@ def run_scenario(
 
 
 def run_sweep(
-    sw: Sweep, engines: Sequence[str], log: Log, server: Any, progress: Log | None = None
+    sw: Sweep,
+    engines: Sequence[str],
+    log: Log,
+    server: Any,
+    progress: Log | None = None,
+    repeats: int = 1,
 ) -> dict[str, Any]:
-    """One trial per engine per (delay, concurrency) point: the book's sweep, extended."""
+    """``repeats`` trials per engine per (delay, concurrency) point: the book's sweep, extended.
+
+    Each point keeps the median of every figure and its ``spread`` (min, max).
+    """
     progress = progress or (lambda line: None)
+    keys = ("wall_s", "req_per_s", "cpu_us_per_request", "failed")
     points = []
     for sc in sw.points():
         point: dict[str, Any] = {
@@ -222,20 +231,27 @@ def run_sweep(
         for engine in engines:
             if engine in sw.skip:
                 continue
-            progress(f"  {sc.delay_ms:g} ms  c={sc.concurrency:<5} {engine}")
-            server.reset()
-            answer = _trial(_spec(engine, sc, server.url, sc.n, False), 120.0 + sc.n)
+            runs: list[dict[str, Any]] = []
+            for i in range(repeats):
+                progress(f"  {sc.delay_ms:g} ms  c={sc.concurrency:<5} {engine} {i + 1}/{repeats}")
+                server.reset()
+                answer = _trial(_spec(engine, sc, server.url, sc.n, False), 120.0 + sc.n)
+                if "error" in answer:
+                    break
+                runs.append(answer["summary"] | {"peak": server.stats()["peak_in_flight"]})
             if "error" in answer:
                 point["results"][engine] = {"error": answer["error"]}
                 continue
-            s = answer["summary"]
-            point["results"][engine] = {
-                k: s[k] for k in ("wall_s", "req_per_s", "cpu_us_per_request", "failed")
-            } | {"peak_in_flight": server.stats()["peak_in_flight"]}
+            point["results"][engine] = {k: statistics.median(r[k] for r in runs) for k in keys} | {
+                "peak_in_flight": max(r["peak"] for r in runs),
+                "trials": len(runs),
+                "spread": {k: [min(r[k] for r in runs), max(r[k] for r in runs)] for k in keys},
+            }
         points.append(point)
         best = max((r.get("req_per_s", 0) for r in point["results"].values()), default=0)
         log(f"  {sc.delay_ms:g} ms  c={sc.concurrency:<5} best {best:,.0f} req/s")
     params = {
+        "repeats": repeats,
         "concurrencies": list(sw.concurrencies),
         "delays_ms": list(sw.delays_ms),
         "waves": sw.waves,
@@ -283,7 +299,7 @@ def run_bench(
         log(f"{name}: {item.title}")
         with serve(mode="subprocess", seed=0, max_delay_ms=600_000.0) as server:
             if isinstance(item, Sweep):
-                block = run_sweep(item, chosen, log, server, progress)
+                block = run_sweep(item, chosen, log, server, progress, repeats)
             else:
                 block = run_scenario(item, chosen, repeats, warmup, log, server, progress)
                 # --quick keeps its minute by measuring wrk and Scrapy on the book only
