@@ -70,6 +70,7 @@ def summarize(
         "cpu_us_per_request": round(result.cpu_s / n * 1e6, 1) if n else 0.0,
         "peak_rss_mb": round(result.peak_rss_mb, 1),
         "client_peak_in_flight": result.peak_in_flight,
+        "server_peak_in_flight": server_peak_in_flight,  # None: no server of ours to ask
         "peak_in_flight": server_peak_in_flight
         if server_peak_in_flight is not None
         else result.peak_in_flight,
@@ -92,7 +93,10 @@ def render(summary: dict[str, Any]) -> str:
         f"latency     p50 {lat['p50']:.1f} ms   p95 {lat['p95']:.1f} ms   p99 {lat['p99']:.1f} ms",
         f"client cpu  {s['cpu_s']:.3f} s   {s['cpu_us_per_request']:,.0f} µs/request",
         f"memory      peak RSS {s['peak_rss_mb']:.1f} MiB",
-        f"in flight   peak {s['peak_in_flight']} (server)   {s['client_peak_in_flight']} (client)",
+        f"in flight   peak {s['server_peak_in_flight']} (server)   "
+        f"{s['client_peak_in_flight']} (client)"
+        if s.get("server_peak_in_flight") is not None
+        else f"in flight   peak {s['client_peak_in_flight']} (client)",
     ]
     return "\n".join(lines)
 

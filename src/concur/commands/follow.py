@@ -155,7 +155,8 @@ def run(args: argparse.Namespace, config: CrawlConfig) -> int:
         summary = follow_summary(result, options)
         if server is not None:
             summary["server"] = server_checks(server.get_json("/__site?stats=1"))
-            summary["peak_in_flight"] = server.stats().get("peak_in_flight")
+            peak = server.stats().get("peak_in_flight")
+            summary["peak_in_flight"] = summary["server_peak_in_flight"] = peak
             # the site's truth up to the same depth; a page limit makes it an upper bound
             site = "/__site" if args.depth is None else f"/__site?depth={args.depth}"
             summary["ground_truth"] = ground_truth(
