@@ -149,6 +149,29 @@ class Draws:
         return latency_mod.unit(self.seed, purpose + b"|" + self.identity)
 
 
+def _key(method: str, path: str, q: dict[str, str]) -> str:
+    rest = "&".join(f"{k}={v}" for k, v in sorted(q.items()) if k != "name")
+    return f"{method} {path}?{rest}"
+
+
+def first_delay_ms(target: str, seed: int, default: latency_mod.Latency | None = None) -> float:
+    """The delay the server gives the first GET of ``target`` (path and query), uncapped.
+
+    The same rule as the server's, without a server: a client can compute the delays it
+    will meet, and so the exact ideal of a run with drawn latencies.
+    """
+    path, _, query = target.partition("?")
+    q = parse_query(query)
+    if "delay" in q:
+        return float(q["delay"])
+    spec = q.get("latency")
+    lat = latency_mod.parse(spec) if spec is not None else (default or latency_mod.parse("0"))
+    if lat.is_fixed:
+        return lat.a
+    draws = Draws(seed, f"{_key('GET', path, q)}#0".encode())
+    return lat.sample(draws(b"latency"))
+
+
 def _identity(state: ServerState, req: Request, path: str, q: dict[str, str]) -> bytes:
     """The request's identity: method and target without ``name``, plus a repeat count.
 
@@ -156,8 +179,7 @@ def _identity(state: ServerState, req: Request, path: str, q: dict[str, str]) ->
     different names draw the same delays and faults.  The repeat count makes a retry
     of the same URL a fresh draw (a retried 5xx may succeed); ``/__reset`` zeroes it.
     """
-    rest = "&".join(f"{k}={v}" for k, v in sorted(q.items()) if k != "name")
-    key = f"{req.method} {path}?{rest}"
+    key = _key(req.method, path, q)
     seen = state.seen
     if len(seen) > SEEN_CAP:
         seen.clear()

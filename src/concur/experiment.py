@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import quote
 
 
@@ -24,3 +25,26 @@ def book_urls(
     wait = f"latency={quote(latency, safe=':,')}" if latency is not None else f"delay={delay_ms:g}"
     tail = f"&{extra}" if extra else ""
     return [f"{base}/add?name={quote(name)}&{wait}&id={i}{tail}" for i in range(n)]
+
+
+def drawn_ideal_s(urls: Sequence[str], concurrency: int, seed: int) -> float:
+    """The ideal wall time of fetching ``urls`` from a server seeded with ``seed``.
+
+    Each URL's delay is the one the server will draw for it (the same function of the
+    seed and the request, :func:`mockserver.routes.first_delay_ms`), and ``concurrency``
+    slots take the URLs in order: the ideal for any latency distribution, not only a
+    fixed delay.
+    """
+    from concur.report import ideal_of_delays
+    from mockserver.routes import first_delay_ms
+
+    delays = [first_delay_ms(_target(url), seed) / 1000.0 for url in urls]
+    return ideal_of_delays(delays, concurrency)
+
+
+def _target(url: str) -> str:
+    """``/path?query`` of an absolute URL."""
+    rest = url.split("://", 1)[-1]
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else "/"
+

@@ -3,12 +3,16 @@
 The ideal time comes from Little's law: with C requests in flight and each taking
 D seconds, N requests need ``ceil(N / C) * D`` seconds at best.  *Efficiency* is that
 ideal over the measured wall time — 1.0 means the engine added nothing but the wait.
+With drawn latencies (``--latency``) the ideal is computed from the very delays the
+seeded server will give each URL (:func:`ideal_of_delays`).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from concur.records import CrawlResult
@@ -29,6 +33,15 @@ def ideal_seconds(n: int, concurrency: int, delay_s: float) -> float:
     if n == 0:
         return 0.0
     return math.ceil(n / max(1, concurrency)) * delay_s
+
+
+def ideal_of_delays(delays_s: Sequence[float], concurrency: int) -> float:
+    """The ideal with drawn latencies: ``concurrency`` slots take the requests in order,
+    each as soon as a slot is free, and nothing costs anything but the wait itself."""
+    slots = [0.0] * max(1, min(concurrency, len(delays_s)))
+    for delay in delays_s:
+        heapq.heapreplace(slots, slots[0] + delay)
+    return max(slots) if delays_s else 0.0
 
 
 def summarize(

@@ -49,7 +49,7 @@ def wrk(sc: Scenario, server: Any, quick: bool) -> dict[str, Any]:
     }
 
 
-def scrapy(sc: Scenario, server: Any) -> dict[str, Any]:
+def scrapy(sc: Scenario, server: Any, ideal_s: float | None = None) -> dict[str, Any]:
     """Scrapy crawling the scenario's URLs at its concurrency, in a fresh process."""
     spec = {
         "urls": {
@@ -75,13 +75,15 @@ def scrapy(sc: Scenario, server: Any) -> dict[str, Any]:
     answer: dict[str, Any] = json.loads(lines[-1])
     if "summary" in answer:
         answer["summary"]["peak_in_flight"] = server.stats()["peak_in_flight"]
-        if sc.ideal_s:
-            answer["summary"]["efficiency"] = sc.ideal_s / answer["summary"]["wall_s"]
+        if ideal_s:
+            answer["summary"]["efficiency"] = ideal_s / answer["summary"]["wall_s"]
     return answer
 
 
-def measure(sc: Scenario, server: Any, quick: bool, log: Any) -> dict[str, Any]:
-    out = {"wrk": wrk(sc, server, quick), "scrapy": scrapy(sc, server)}
+def measure(
+    sc: Scenario, server: Any, quick: bool, log: Any, ideal_s: float | None = None
+) -> dict[str, Any]:
+    out = {"wrk": wrk(sc, server, quick), "scrapy": scrapy(sc, server, ideal_s)}
     w = out["wrk"]
     if "req_per_s" in w:
         log(f"  {'wrk':<10} {w['req_per_s']:,.0f} req/s ({w['connections']} connections)")

@@ -28,16 +28,17 @@ def reading(kind: str, block: dict[str, Any]) -> str:
     has_wrk = "req_per_s" in block.get("references", {}).get("wrk", {})
     if kind == "timeline":
         text = "Each horizontal segment is one request, from its start to its end. "
-        if ideal:
+        if params.get("latency"):
+            text += (
+                "Latencies are drawn from a distribution, so there are no steps: long segments "
+                "are the slow tail, each holding a slot that no other request can use. The "
+                "dashed ideal is computed from the very delays the seeded server drew."
+            )
+        elif ideal:
             text += (
                 f"A concurrent engine draws steps of {params['concurrency']:,} requests, one "
                 "step per delay; slanted or widening steps are client overhead. Compare the "
                 "right edge with the dashed ideal."
-            )
-        elif params.get("latency"):
-            text += (
-                "Latencies are drawn from a distribution, so there are no steps: long segments "
-                "are the slow tail, each holding a slot that no other request can use."
             )
         else:
             text += (

@@ -25,6 +25,7 @@ from typing import Any
 from concur.bench import references
 from concur.bench.scenarios import Scenario, Sweep, scenarios
 from concur.engines import ENGINES, available_engines
+from concur.experiment import book_urls, drawn_ideal_s
 from concur.records import CrawlConfig
 from concur.report import ideal_seconds
 
@@ -148,6 +149,8 @@ def run_scenario(
     """
     progress = progress or (lambda line: None)
     out: dict[str, Any] = {"kind": "scenario", "params": sc.to_dict(), "why": sc.why, "results": {}}
+    ideal = scenario_ideal(sc, server.url)
+    out["params"]["ideal_s"] = ideal
     for engine in engines:
         n = sc.n
         if engine == "serial" and sc.serial_n:
@@ -175,7 +178,6 @@ def run_scenario(
                 summary["scaled_from"] = n
                 summary["wall_s"] = summary["wall_s"] * sc.n / n
                 summary["cpu_s"] = summary["cpu_s"] * sc.n / n
-            ideal = sc.ideal_s
             summary["ideal_s"] = ideal
             summary["efficiency"] = (
                 ideal / summary["wall_s"] if ideal and summary["wall_s"] else None
@@ -203,6 +205,18 @@ def run_scenario(
             f"{median['cpu_us_per_request']:,.0f} µs CPU/req{eff_text}"
         )
     return out
+
+
+def scenario_ideal(sc: Scenario, base: str, seed: int = 0) -> float | None:
+    """Little's law for a fixed delay; for drawn latencies, the exact ideal of the very
+    delays the server (seeded with ``seed``) will give these URLs.  None with faults:
+    retries and Retry-After waits have no ideal to speak of."""
+    if sc.faults:
+        return None
+    if sc.latency:
+        urls = book_urls(base, sc.n, "ideal", latency=sc.latency)
+        return drawn_ideal_s(urls, sc.concurrency, seed)
+    return sc.ideal_s
 
 
 def run_sweep(
@@ -304,7 +318,8 @@ def run_bench(
                 block = run_scenario(item, chosen, repeats, warmup, log, server, progress)
                 # --quick keeps its minute by measuring wrk and Scrapy on the book only
                 if with_references and (not quick or name == "book"):
-                    block["references"] = references.measure(item, server, quick, log)
+                    ideal = block["params"]["ideal_s"]
+                    block["references"] = references.measure(item, server, quick, log, ideal)
             results["scenarios"][name] = block
     results["duration_s"] = round(time.time() - started, 1)
     return results

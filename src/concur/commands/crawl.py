@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _experiment(args: argparse.Namespace, engine: Any, config: Any) -> int:
-    from concur.experiment import book_urls
+    from concur.experiment import book_urls, drawn_ideal_s
     from concur.report import ideal_seconds
     from mockserver import SpecError
     from mockserver import latency as latency_mod
@@ -160,7 +160,10 @@ def _experiment(args: argparse.Namespace, engine: Any, config: Any) -> int:
         urls = book_urls(server.url, args.n, args.impl, delay_ms=args.delay, latency=spec)
         # serial ignores the concurrency: its ideal is one request after another
         in_flight = config.concurrency if ENGINES[args.impl].concurrent else 1
-        ideal = None if spec is not None else ideal_seconds(len(urls), in_flight, args.delay / 1e3)
+        if spec is not None:  # the very delays the seeded server will draw, slot by slot
+            ideal = drawn_ideal_s(urls, in_flight, args.seed)
+        else:
+            ideal = ideal_seconds(len(urls), in_flight, args.delay / 1e3)
         if not args.json:
             what = f"latency {spec}" if spec else f"{args.delay:g} ms each"
             print(
