@@ -127,8 +127,9 @@ def throughput(results: dict[str, Any], scenario: str, out: Path) -> list[str]:
     if scrapy:
         names.append("scrapy")
         rates.append(scrapy["req_per_s"])
-        errs[0].append(0)
-        errs[1].append(0)
+        low, high = scrapy.get("spread", {}).get("req_per_s", [rates[-1], rates[-1]])
+        errs[0].append(max(0.0, rates[-1] - low))
+        errs[1].append(max(0.0, high - rates[-1]))
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
     ax1.bar(names, rates, yerr=errs, color=[COLORS.get(n, "C0") for n in names], capsize=3)
     ideal = block["params"].get("ideal_s")

@@ -319,7 +319,9 @@ def run_bench(
                 # --quick keeps its minute by measuring wrk and Scrapy on the book only
                 if with_references and (not quick or name == "book"):
                     ideal = block["params"]["ideal_s"]
-                    block["references"] = references.measure(item, server, quick, log, ideal)
+                    block["references"] = references.measure(
+                        item, server, quick, log, ideal, repeats
+                    )
             results["scenarios"][name] = block
     results["duration_s"] = round(time.time() - started, 1)
     return results
