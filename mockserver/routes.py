@@ -164,12 +164,19 @@ def first_delay_ms(target: str, seed: int, default: latency_mod.Latency | None =
     q = parse_query(query)
     if "delay" in q:
         return float(q["delay"])
-    spec = q.get("latency")
-    lat = latency_mod.parse(spec) if spec is not None else (default or latency_mod.parse("0"))
+    lat = _latency(q, default or latency_mod.parse("0"))
     if lat.is_fixed:
         return lat.a
-    draws = Draws(seed, f"{_key('GET', path, q)}#0".encode())
-    return lat.sample(draws(b"latency"))
+    return lat.sample(Draws(seed, f"{_key('GET', path, q)}#0".encode())(_LATENCY))
+
+
+_LATENCY = b"latency"  # the purpose of a request's latency draw
+
+
+def _latency(q: dict[str, str], default: latency_mod.Latency) -> latency_mod.Latency:
+    """The request's latency distribution: its ``latency=`` spec, else the server's."""
+    spec = q.get("latency")
+    return latency_mod.parse(spec) if spec is not None else default
 
 
 def _identity(state: ServerState, req: Request, path: str, q: dict[str, str]) -> bytes:
@@ -215,7 +222,7 @@ def _common(req: Request, state: ServerState, path: str, q: dict[str, str], rout
     cfg = state.config
     fixed_delay = q.get("delay")
     spec = q.get("latency")
-    lat = latency_mod.parse(spec) if spec is not None else cfg.latency
+    lat = _latency(q, cfg.latency)
     rates = faults_mod.parse_rates(q["faults"]) if "faults" in q else cfg.faults
     forced = faults_mod.canonical(q["fault"]) if "fault" in q else None
 
@@ -229,7 +236,7 @@ def _common(req: Request, state: ServerState, path: str, q: dict[str, str], rout
         delay_ms = lat.a
     else:
         assert draws is not None
-        delay_ms = lat.sample(draws(b"latency"))
+        delay_ms = lat.sample(draws(_LATENCY))
     if delay_ms > cfg.max_delay_ms:
         if spec is not None and lat.is_fixed:
             raise BadRequest(f"delay {delay_ms:g} ms is over the cap of {cfg.max_delay_ms:g} ms")

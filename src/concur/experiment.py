@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 
 def book_urls(
@@ -43,8 +43,7 @@ def drawn_ideal_s(urls: Sequence[str], concurrency: int, seed: int) -> float:
 
 
 def _target(url: str) -> str:
-    """``/path?query`` of an absolute URL."""
-    rest = url.split("://", 1)[-1]
-    slash = rest.find("/")
-    return rest[slash:] if slash >= 0 else "/"
+    """``/path?query`` of an absolute URL: what the server sees on its request line."""
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
