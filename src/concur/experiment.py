@@ -46,4 +46,3 @@ def _target(url: str) -> str:
     """``/path?query`` of an absolute URL: what the server sees on its request line."""
     parts = urlsplit(url)
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-

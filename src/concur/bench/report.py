@@ -55,7 +55,7 @@ def reading(kind: str, block: dict[str, Any]) -> str:
             marks.append("the Little's-law ideal (dashed)")
         if has_wrk:
             marks.append("wrk, a load generator written in C, as the ceiling (dotted)")
-        text += (", with " + " and ".join(marks) + ". " if marks else ". ")
+        text += ", with " + " and ".join(marks) + ". " if marks else ". "
         if ideal:
             return text + "The second panel is efficiency = ideal / wall."
         return text + "The second panel is client CPU per request (µs, user + system)."

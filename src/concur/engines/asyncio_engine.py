@@ -34,7 +34,7 @@ from concur.engines.base import (
     Meter,
     OnRecord,
     Outcome,
-    fetch_async,
+    drain_async,
     one_line,
     outcome_for_status,
 )
@@ -135,16 +135,13 @@ async def crawl(
                 gauge.leave()
 
         work: Iterator[tuple[int, str]] = iter(enumerate(urls))
-
-        async def worker() -> None:
-            for index, url in work:  # shared iterator: each URL goes to exactly one worker
-                record = await fetch_async(fetch_once, index, url, config, meter.t0)
-                records.append(record)
-                if on_record is not None:
-                    on_record(record)
-
         n_workers = max(1, min(config.concurrency, len(urls)))
-        await asyncio.gather(*(worker() for _ in range(n_workers)))
+        await asyncio.gather(
+            *(
+                drain_async(fetch_once, work, config, meter.t0, records, on_record)
+                for _ in range(n_workers)
+            )
+        )
 
     return meter.result("asyncio", config, records, gauge.peak)
 

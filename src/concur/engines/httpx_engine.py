@@ -36,7 +36,7 @@ import functools
 import os
 import socket
 import ssl
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httptools
@@ -47,7 +47,7 @@ from concur.engines.base import (
     Meter,
     OnRecord,
     Outcome,
-    fetch_async,
+    drain_async,
     one_line,
     outcome_for_status,
 )
@@ -518,13 +518,9 @@ async def crawl(
 
     work: Iterator[tuple[int, str]] = iter(enumerate(urls))
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    def worker(client: httpx.AsyncClient) -> Awaitable[None]:
         once = functools.partial(fetch_once, client)
-        for index, url in work:  # shared iterator: each URL goes to exactly one worker
-            record = await fetch_async(once, index, url, config, meter.t0)
-            records.append(record)
-            if on_record is not None:
-                on_record(record)
+        return drain_async(once, work, config, meter.t0, records, on_record)
 
     try:
         await asyncio.gather(*(worker(clients[i % len(clients)]) for i in range(n_workers)))
