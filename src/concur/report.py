@@ -59,6 +59,9 @@ def summarize(
     wall = result.wall_s
     return {
         "impl": result.engine,
+        # how the engine was configured where it has a choice (tornado's client, httpx's
+        # transport): scalars only, so the summary stays JSON
+        "variant": {k: v for k, v in result.extra.items() if isinstance(v, str | int | float)},
         "requests": n,
         "ok": ok,
         "failed": n - ok,
@@ -94,7 +97,7 @@ def render(summary: dict[str, Any]) -> str:
     """A short human summary (plain text; the CLI adds colour when on a terminal)."""
     s = summary
     lines = [
-        f"engine      {s['impl']}  (concurrency {s['concurrency']})",
+        f"engine      {s['impl']}{_variant(s)}  (concurrency {s['concurrency']})",
         f"requests    {s['requests']}: {s['ok']} ok, {s['failed']} failed"
         + (f"  {_kinds(s['errors'])}" if s["errors"] else ""),
         f"wall        {s['wall_s']:.3f} s   {s['req_per_s']:,.0f} requests/s",
@@ -112,6 +115,11 @@ def render(summary: dict[str, Any]) -> str:
         else f"in flight   peak {s['client_peak_in_flight']} (client)",
     ]
     return "\n".join(lines)
+
+
+def _variant(s: dict[str, Any]) -> str:
+    variant = s.get("variant") or {}
+    return "".join(f", {k} {v}" for k, v in variant.items())
 
 
 def _concurrent(engine: str) -> bool:

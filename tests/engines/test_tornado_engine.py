@@ -1,8 +1,9 @@
-"""The tornado engine: its curl client keeps the contract, its resolver shares lookups.
+"""The tornado engine: both its clients keep the contract, its resolver shares lookups.
 
-The registry has one ``tornado`` engine; ``CONCUR_TORNADO_CLIENT=curl`` switches it to
-``CurlAsyncHTTPClient``.  These tests run the contract suite's own checks with the
-switch set, so the two clients are held to exactly the same behaviour.
+The registry has one ``tornado`` engine: the curl client when pycurl imports, else the
+simple one; ``CONCUR_TORNADO_CLIENT`` picks either.  These tests run the contract
+suite's own checks with each client chosen explicitly, so whichever is the default,
+the two are held to exactly the same behaviour.
 """
 
 from __future__ import annotations
@@ -33,13 +34,29 @@ CHECKS: dict[str, Callable[[str, RunningServer], None]] = {
 }
 
 
-@pytest.mark.skipif(not HAVE_PYCURL, reason="pycurl is not installed: pip install 'concur[curl]'")
+NEEDS_PYCURL = pytest.mark.skipif(
+    not HAVE_PYCURL, reason="pycurl is not installed: pip install 'concur[curl]'"
+)
+
+
+@pytest.mark.parametrize("client", ["simple", pytest.param("curl", marks=NEEDS_PYCURL)])
 @pytest.mark.parametrize("check", list(CHECKS))
-def test_curl_client_keeps_the_contract(
-    check: str, mockserver: RunningServer, monkeypatch: pytest.MonkeyPatch
+def test_each_client_keeps_the_contract(
+    client: str, check: str, mockserver: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CONCUR_TORNADO_CLIENT", "curl")
+    monkeypatch.setenv("CONCUR_TORNADO_CLIENT", client)
     CHECKS[check]("tornado", mockserver)
+
+
+def test_default_client_is_curl_when_pycurl_imports(monkeypatch: pytest.MonkeyPatch) -> None:
+    from concur.engines.tornado_engine import default_client
+
+    monkeypatch.delenv("CONCUR_TORNADO_CLIENT", raising=False)
+    assert default_client() == ("curl" if HAVE_PYCURL else "simple")
+    monkeypatch.setitem(sys.modules, "pycurl", None)  # as if it were not installed
+    assert default_client() == "simple"
+    monkeypatch.setenv("CONCUR_TORNADO_CLIENT", "Simple ")
+    assert default_client() == "simple"
 
 
 @pytest.mark.skipif(not HAVE_PYCURL, reason="pycurl is not installed: pip install 'concur[curl]'")
