@@ -44,9 +44,7 @@ def fill(urls: int, hosts: int, per_hub: int, memory: bool, folder: Path) -> lis
     for h in range(hubs):
         job = sched.next(float(h))
         assert job is not None and not isinstance(job, float), job
-        links = [
-            f"http://h{(h * per_hub + i) % hosts}.test/leaf/{h}/{i}" for i in range(per_hub)
-        ]
+        links = [f"http://h{(h * per_hub + i) % hosts}.test/leaf/{h}/{i}" for i in range(per_hub)]
         sched.complete(job, Page(200, None, 1, "text/html", links=links), float(h))
         if (h + 1) % step == 0:
             rows.append((sched.queued, rss_mb(), time.perf_counter() - t0))

@@ -1,0 +1,140 @@
+"""Where the book experiment's time goes, engine by engine, read off the server's timeline.
+
+    python scripts/book_budget.py [ENGINE ...] [--repeat R] [-n N] [-c C] [--delay MS]
+
+Every request of the book's experiment waits the same 100 ms, so with C in flight the
+requests reach the server in waves of C (sort the arrivals, cut every C).  The wall
+time then splits exactly into four parts, each measured rather than modelled:
+
+* **outside**: the client's time before its first request reached the server and after
+  the last answer left it (start-up, the first connection, reading the last answer);
+* **wave 0**: from the first request's arrival to the C-th's: opening C connections
+  and sending C requests, one after another on one CPU;
+* **later waves**: each wave's last arrival after the previous wave's, less the delay:
+  a wave's answers queue for the client's CPU before their next requests go out;
+* **last answer**: the final wave's last arrival to the last answer, less the delay
+  (the server's own delay error).
+
+The ideal (ceil(N/C) x delay) counts none of them; efficiency is ideal / wall.  Each
+engine runs in a fresh process against a fresh server subprocess; the medians of
+``--repeat`` runs are printed as a table (milliseconds).  The pseudo-engine ``bare`` is
+aiohttp on uvloop with nothing of concur's: the floor the uvloop engine is held to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+from typing import Any
+
+DEFAULT = ["bare", "uvloop", "asyncio", "httpx", "tornado", "gevent", "processes", "threads"]
+PARTS = ["outside", "wave0", "later", "last"]
+
+
+def measure(engine: str, n: int, c: int, delay_ms: float) -> dict[str, float]:
+    """One run of ``engine`` against a fresh server: the wall time and its four parts (s)."""
+    from concur.engines import get_engine
+    from concur.experiment import book_urls
+    from concur.records import CrawlConfig
+    from mockserver.testing import serve
+
+    with serve(mode="subprocess") as server:
+        urls = book_urls(server.url, n, engine, delay_ms=delay_ms)
+        if engine == "bare":
+            wall, ok = bare_aiohttp(urls, c)
+        else:
+            result = get_engine(engine)(urls, CrawlConfig(concurrency=c))
+            wall, ok = result.wall_s, result.ok
+        seen = server.timeline(engine)["requests"]
+    if len(seen) != n or ok != n:
+        raise SystemExit(f"{engine}: {ok} ok, server saw {len(seen)} of {n}")
+    arrivals = sorted(r["start"] for r in seen)
+    last_end = max(r["end"] for r in seen)
+    delay = delay_ms / 1e3
+    wave_last = [arrivals[min(k + c, n) - 1] for k in range(0, n, c)]
+    later = sum(b - a - delay for a, b in zip(wave_last, wave_last[1:], strict=False))
+    span = last_end - arrivals[0]
+    return {
+        "wall": wall,
+        "ideal": math.ceil(n / c) * delay,
+        "outside": wall - span,
+        "wave0": wave_last[0] - arrivals[0],
+        "later": later,
+        "last": last_end - wave_last[-1] - delay,
+    }
+
+
+def bare_aiohttp(urls: list[str], c: int) -> tuple[float, int]:
+    """The floor: aiohttp on uvloop with nothing of concur's (as scripts/bare_aiohttp.py)."""
+    import asyncio
+    import time
+
+    import aiohttp
+    import uvloop
+
+    async def crawl() -> tuple[float, int]:
+        work = iter(urls)
+        ok = 0
+        t0 = time.perf_counter()
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=c)) as session:
+
+            async def worker() -> None:
+                nonlocal ok
+                for url in work:
+                    async with session.get(url) as resp:
+                        await resp.read()
+                        ok += resp.status == 200
+
+            await asyncio.gather(*(worker() for _ in range(c)))
+        return time.perf_counter() - t0, ok
+
+    return uvloop.run(crawl())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("engines", nargs="*", default=DEFAULT)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("-n", type=int, default=1000)
+    parser.add_argument("-c", type=int, default=100)
+    parser.add_argument("--delay", type=float, default=100.0)
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # the child: one run, JSON out
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one, args.n, args.c, args.delay)))
+        return 0
+    waves = math.ceil(args.n / args.c)
+    print(f"{args.n} requests x {args.delay:g} ms, {args.c} in flight ({waves} waves); ms, medians")
+    print(
+        f"{'engine':10s} {'wall':>7s} {'eff':>5s} {'outside':>8s} {'wave 0':>7s}"
+        f" {'later':>7s} {'/wave':>6s} {'last':>6s}"
+    )
+    for engine in args.engines:
+        runs: list[dict[str, Any]] = []
+        for _ in range(args.repeat):
+            child = [sys.executable, __file__, "--one", engine, "-n", str(args.n)]
+            child += ["-c", str(args.c), "--delay", str(args.delay)]
+            out = subprocess.run(child, capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                print(f"{engine:10s} failed: {(out.stderr or out.stdout).strip()[-200:]}")
+                break
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        if not runs:
+            continue
+        med = {k: statistics.median(r[k] for r in runs) for k in ("wall", "ideal", *PARTS)}
+        ms = {k: med[k] * 1e3 for k in PARTS}
+        per_wave = ms["later"] / max(1, waves - 1)
+        print(
+            f"{engine:10s} {med['wall'] * 1e3:7.1f} {med['ideal'] / med['wall']:5.2f}"
+            f" {ms['outside']:8.1f} {ms['wave0']:7.1f} {ms['later']:7.1f} {per_wave:6.1f}"
+            f" {ms['last']:6.1f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
