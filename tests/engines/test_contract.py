@@ -99,6 +99,22 @@ def test_faults_become_error_records(impl: str, mockserver: RunningServer) -> No
 
 
 @pytest.mark.parametrize("impl", ALL)
+def test_attempts_are_what_the_server_saw(impl: str, mockserver: RunningServer) -> None:
+    """A record's attempts count every request the server got for it, hidden re-sends too.
+
+    Resets on reused keep-alive connections are where HTTP clients re-send by themselves
+    (aiohttp and libcurl do, once); the counts must still agree, request for request.
+    """
+    run = _engine(impl)
+    name = f"attempts-{impl}"
+    urls = book_urls(mockserver.url, 200, name, delay_ms=1, extra="faults=reset:0.1")
+    result = run(urls, CrawlConfig(concurrency=4, retries=2, backoff=0.001))
+    assert len(result.records) == 200
+    assert any(r.attempts > 1 for r in result.records)  # the faults did happen
+    assert sum(r.attempts for r in result.records) == mockserver.timeline(name)["count"]
+
+
+@pytest.mark.parametrize("impl", ALL)
 def test_retries_redirects_and_gzip(impl: str, mockserver: RunningServer) -> None:
     run = _engine(impl)
     base = mockserver.url

@@ -29,6 +29,7 @@ CHECKS: dict[str, Callable[[str, RunningServer], None]] = {
     "every_url_fetched_once": contract.test_every_url_fetched_once,
     "concurrency_limit_seen_by_server": contract.test_concurrency_limit_seen_by_server,
     "faults_become_error_records": contract.test_faults_become_error_records,
+    "attempts_are_what_the_server_saw": contract.test_attempts_are_what_the_server_saw,
     "retries_redirects_and_gzip": contract.test_retries_redirects_and_gzip,
     "waits_overlap": contract.test_waits_overlap,
 }

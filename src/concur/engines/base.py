@@ -51,6 +51,9 @@ class Outcome:
     detail: str = ""
     retry_after: str | None = None  # the Retry-After header of a 429/503, as sent
     final_url: str = ""
+    # requests the HTTP library re-sent by itself within this attempt (libcurl re-sends
+    # once when a reused connection dies unanswered): the record's attempts count them
+    resent: int = 0
 
 
 # The everyday start of a fetchable URL: scheme, host and port (captured), then the end
@@ -174,13 +177,14 @@ def fetch_sync(
         return invalid_record(index, url, why, start)
     target = url.strip()
     rng: Jitter | None = None  # made only for a URL that is retried
-    attempt = 0
+    attempt = resent = 0
     while True:
         attempt += 1
         try:
             outcome = fetch_once(target)
         except Exception as exc:  # a library error the engine did not map: still a record
             outcome = Outcome(error=ErrorKind.OTHER, detail=one_line(exc))
+        resent += outcome.resent
         if outcome.error is not None:
             if rng is None:
                 rng = Jitter(config.seed, index)
@@ -188,7 +192,7 @@ def fetch_sync(
             if wait is not None:
                 sleep(wait)
                 continue
-        return _record(index, url, outcome, attempt, start, time.perf_counter() - t0)
+        return _record(index, url, outcome, attempt + resent, start, time.perf_counter() - t0)
 
 
 async def drain_async(
@@ -216,7 +220,7 @@ async def drain_async(
         else:
             target = url.strip()
             rng: Jitter | None = None  # made only for a URL that is retried
-            attempt = 0
+            attempt = resent = 0
             while True:
                 attempt += 1
                 try:
@@ -225,6 +229,7 @@ async def drain_async(
                     raise
                 except Exception as exc:
                     outcome = Outcome(error=ErrorKind.OTHER, detail=one_line(exc))
+                resent += outcome.resent
                 if outcome.error is not None:
                     if rng is None:
                         rng = Jitter(config.seed, index)
@@ -233,7 +238,7 @@ async def drain_async(
                         await asyncio.sleep(wait)
                         continue
                 break
-            record = _record(index, url, outcome, attempt, start, clock() - t0)
+            record = _record(index, url, outcome, attempt + resent, start, clock() - t0)
         records.append(record)
         if on_record is not None:
             on_record(record)

@@ -171,6 +171,7 @@ class _Transfer:
         "location",
         "retry_after",
         "refused",
+        "resent",
         "body",
         "content_type",
     )
@@ -182,6 +183,7 @@ class _Transfer:
         self.location: str | None = None
         self.retry_after: str | None = None
         self.refused = False  # curl client only
+        self.resent = 0  # curl client only: requests libcurl re-sent on its own
         self.body: bytearray | None = bytearray() if keep_body else None  # crawl mode keeps it
         self.content_type = ""
 
@@ -294,8 +296,15 @@ def _make_client(
                 return len(chunk)
 
             def on_debug(kind: int, text: bytes) -> None:
-                if kind == 0 and b"refused" in text:  # libcurl 8 no longer puts it in the error
+                if kind != 0:  # CURLINFO_TEXT: libcurl's own remarks
+                    return
+                if b"refused" in text:  # libcurl 8 no longer puts it in the error
                     seen.refused = True
+                elif text.startswith(b"Connection died, retrying"):
+                    # A reused connection died before any answer, so libcurl sent the
+                    # request again on a new one (it has no option to not): the server
+                    # saw one more request than this attempt, and the record says so.
+                    seen.resent += 1
 
             def prepare(curl: Any) -> None:
                 # Called last when Tornado sets up the handle: our functions replace its
@@ -361,7 +370,6 @@ async def crawl(
     headers = {"User-Agent": config.user_agent, **dict(config.headers)}
     records: list[FetchRecord] = []
     seconds = config.timeout
-    limit = config.max_body
 
     async def fetch_once(url: str) -> Outcome:
         seen = _Transfer()
@@ -379,21 +387,13 @@ async def crawl(
         try:
             response = await http.fetch(request, raise_error=False)
         except Exception as exc:  # mapped to a record, never raised further
-            return classify(exc, seen)
+            outcome = classify(exc, seen)
+            outcome.resent = seen.resent
+            return outcome
         finally:
             gauge.leave()
-        final = _final_url(response, url)
-        status = response.code
-        if seen.too_large:
-            return Outcome(
-                status, limit, ErrorKind.TOO_LARGE, f"body over {limit} bytes", None, final
-            )
-        if 300 <= status < 400 and seen.location:
-            detail = f"too many redirects (more than {config.max_redirects})"
-            return Outcome(status, seen.nbytes, ErrorKind.OTHER, detail, None, final)
-        outcome = outcome_for_status(status, seen.nbytes, final)
-        if status == 429 or status == 503:
-            outcome.retry_after = seen.retry_after
+        outcome = _answer(response, url, seen, config)
+        outcome.resent = seen.resent
         return outcome
 
     work: Iterator[tuple[int, str]] = iter(enumerate(urls))
@@ -428,6 +428,22 @@ def _choose(client: str | None) -> str:
     if chosen not in CLIENTS:
         raise EngineUnavailable(f"tornado client {chosen!r}: choose one of {', '.join(CLIENTS)}")
     return chosen
+
+
+def _answer(response: HTTPResponse, url: str, seen: _Transfer, config: CrawlConfig) -> Outcome:
+    """The outcome of an attempt that got an answer (whatever its status)."""
+    final = _final_url(response, url)
+    status = response.code
+    limit = config.max_body
+    if seen.too_large:
+        return Outcome(status, limit, ErrorKind.TOO_LARGE, f"body over {limit} bytes", None, final)
+    if 300 <= status < 400 and seen.location:
+        detail = f"too many redirects (more than {config.max_redirects})"
+        return Outcome(status, seen.nbytes, ErrorKind.OTHER, detail, None, final)
+    outcome = outcome_for_status(status, seen.nbytes, final)
+    if status == 429 or status == 503:
+        outcome.retry_after = seen.retry_after
+    return outcome
 
 
 def run(
