@@ -119,7 +119,7 @@ def render(summary: dict[str, Any]) -> str:
 
 def _variant(s: dict[str, Any]) -> str:
     variant = s.get("variant") or {}
-    return "".join(f", {k} {v}" for k, v in variant.items())
+    return "".join(f", {k} {v}" for k, v in variant.items() if isinstance(v, str))
 
 
 def _concurrent(engine: str) -> bool:

@@ -76,6 +76,10 @@ def table_rows(block: dict[str, Any]) -> list[list[str]]:
             note = (note + "; " if note else "") + f"{m['failed']:.0f} failed"
         if block["params"].get("retries") and m.get("attempts"):
             note = (note + "; " if note else "") + f"{m['attempts']:,.0f} attempts"
+        variant = (r.get("trials") or [{}])[0].get("variant") or {}
+        named = ", ".join(f"{k} {v}" for k, v in variant.items() if isinstance(v, str))
+        if named:  # which client or transport ran, where the engine has a choice
+            note = (note + "; " if note else "") + named
         rows.append(
             [
                 engine,
