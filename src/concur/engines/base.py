@@ -207,9 +207,10 @@ async def drain_async(
 
     The coroutine twin of :func:`fetch_sync` (same rules, ``asyncio.sleep`` between
     tries), written as the whole worker rather than one call per URL: a coroutine per
-    URL would be one more object to make and one more frame every resumption passes
-    through, a few percent of a fast client's cost (``scripts/bench_overhead.py``).
-    ``concurrency`` of these share one iterator, so each URL goes to exactly one worker.
+    URL is one more object to make and one more frame every resumption passes through
+    (small: about 0.4 % of the uvloop engine's instructions per request, but free to
+    avoid).  ``concurrency`` of these share one iterator, so each URL goes to exactly
+    one worker, and each appends its records to ``records`` and calls ``on_record``.
     """
     clock = time.perf_counter
     for index, url in work:
