@@ -2,18 +2,10 @@
 
     python scripts/book_budget.py [ENGINE ...] [--repeat R] [-n N] [-c C] [--delay MS]
 
-Every request of the book's experiment waits the same 100 ms, so with C in flight the
-requests reach the server in waves of C (sort the arrivals, cut every C).  The wall
-time then splits exactly into four parts, each measured rather than modelled:
-
-* **outside**: the client's time before its first request reached the server and after
-  the last answer left it (start-up, the first connection, reading the last answer);
-* **wave 0**: from the first request's arrival to the C-th's: opening C connections
-  and sending C requests, one after another on one CPU;
-* **later waves**: each wave's last arrival after the previous wave's, less the delay:
-  a wave's answers queue for the client's CPU before their next requests go out;
-* **last answer**: the final wave's last arrival to the last answer, less the delay
-  (the server's own delay error).
+Every request of the book's experiment waits the same 100 ms, so the requests reach the
+server in waves of C and the wall time splits exactly into measured parts
+(:mod:`concur.budget` says how): before the first arrival and after the last answer,
+spreading wave 1, the later waves, and the last answer.
 
 The ideal (ceil(N/C) x delay) counts none of them; efficiency is ideal / wall.  Each
 engine runs in a fresh process against a fresh server subprocess; the medians of
@@ -37,7 +29,8 @@ PARTS = ["outside", "wave0", "later", "last"]
 
 def measure(engine: str, n: int, c: int, delay_ms: float) -> dict[str, float]:
     """One run of ``engine`` against a fresh server: the wall time and its four parts (s)."""
-    from concur.engines import get_engine
+    from concur.budget import budget
+    from concur.engines import ENGINES, get_engine
     from concur.experiment import book_urls
     from concur.records import CrawlConfig
     from mockserver.testing import serve
@@ -52,20 +45,11 @@ def measure(engine: str, n: int, c: int, delay_ms: float) -> dict[str, float]:
         seen = server.timeline(engine)["requests"]
     if len(seen) != n or ok != n:
         raise SystemExit(f"{engine}: {ok} ok, server saw {len(seen)} of {n}")
-    arrivals = sorted(r["start"] for r in seen)
-    last_end = max(r["end"] for r in seen)
-    delay = delay_ms / 1e3
-    wave_last = [arrivals[min(k + c, n) - 1] for k in range(0, n, c)]
-    later = sum(b - a - delay for a, b in zip(wave_last, wave_last[1:], strict=False))
-    span = last_end - arrivals[0]
-    return {
-        "wall": wall,
-        "ideal": math.ceil(n / c) * delay,
-        "outside": wall - span,
-        "wave0": wave_last[0] - arrivals[0],
-        "later": later,
-        "last": last_end - wave_last[-1] - delay,
-    }
+    slots = c if engine == "bare" or ENGINES[engine].concurrent else 1  # serial: one
+    arrivals = [r["start"] for r in seen]
+    spent = budget(arrivals, max(r["end"] for r in seen), wall, slots, delay_ms / 1e3)
+    assert spent is not None
+    return {"wall": wall, "ideal": math.ceil(n / slots) * delay_ms / 1e3, **spent.to_dict()}
 
 
 def bare_aiohttp(urls: list[str], c: int) -> tuple[float, int]:
@@ -125,9 +109,9 @@ def main() -> int:
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
         if not runs:
             continue
-        med = {k: statistics.median(r[k] for r in runs) for k in ("wall", "ideal", *PARTS)}
+        med = {k: statistics.median(r[k] for r in runs) for k in ("wall", "ideal", "waves", *PARTS)}
         ms = {k: med[k] * 1e3 for k in PARTS}
-        per_wave = ms["later"] / max(1, waves - 1)
+        per_wave = ms["later"] / max(1, med["waves"] - 1)
         print(
             f"{engine:10s} {med['wall'] * 1e3:7.1f} {med['ideal'] / med['wall']:5.2f}"
             f" {ms['outside']:8.1f} {ms['wave0']:7.1f} {ms['later']:7.1f} {per_wave:6.1f}"

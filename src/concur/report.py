@@ -104,6 +104,10 @@ def render(summary: dict[str, Any]) -> str:
     ]
     if s["ideal_s"] is not None:
         lines.append(f"ideal       {s['ideal_s']:.3f} s   efficiency {s['efficiency']:.1%}")
+    if s.get("budget_ms"):
+        from concur.budget import describe
+
+        lines.append(f"lost        {describe(s['budget_ms'])}")
     lat = s["latency_ms"]
     lines += [
         f"latency     p50 {lat['p50']:.1f} ms   p95 {lat['p95']:.1f} ms   p99 {lat['p99']:.1f} ms",

@@ -62,6 +62,14 @@ def test_the_experiment_prints_every_key_and_the_server_saw_the_limit() -> None:
     assert set(s["latency_ms"]) >= {"p50", "p95", "p99"}
     assert s["latency_ms"]["p50"] >= 20.0  # the server's delay is a floor
     assert s["peak_in_flight"] == s["server_peak_in_flight"] <= 10
+    # where the time went: six waves, and the parts add up to wall minus ideal
+    spent = s["budget_ms"]
+    assert spent["waves"] == 6
+    assert spent["lost"] == pytest.approx(
+        spent["outside"] + spent["wave0"] + spent["later"] + spent["last"], abs=0.01
+    )
+    assert spent["lost"] == pytest.approx((s["wall_s"] - s["ideal_s"]) * 1e3, abs=0.5)
+    assert spent["outside"] > 0 and spent["wave0"] >= 0
 
 
 def test_the_text_summary_names_the_ideal_and_efficiency() -> None:
@@ -69,6 +77,7 @@ def test_the_text_summary_names_the_ideal_and_efficiency() -> None:
     assert done.returncode == 0, done.stderr
     assert "efficiency" in done.stdout and "ideal" in done.stdout
     assert "(server)" in done.stdout
+    assert "ms over ideal" in done.stdout and "later waves" in done.stdout
 
 
 def test_every_input_url_gets_one_record_in_order(tmp_path: Path) -> None:

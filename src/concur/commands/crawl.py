@@ -171,7 +171,25 @@ def _experiment(args: argparse.Namespace, engine: Any, config: Any) -> int:
                 f"{in_flight} at a time, engine {args.impl}",
                 file=sys.stderr,
             )
-        return _finish(args, engine, urls, config, server=server, ideal_s=ideal)
+        budget_of = None if spec is not None else _budget_of(server, args, in_flight)
+        return _finish(args, engine, urls, config, server, ideal, budget_of)
+
+
+def _budget_of(server: Any, args: argparse.Namespace, in_flight: int) -> Any:
+    """Where the time went (:mod:`concur.budget`), once every request of the run is in."""
+    from concur.budget import budget
+
+    def of(result: Any) -> Any:
+        seen = server.timeline(args.impl)
+        n = len(result.records)
+        if result.ok != n or seen["dropped"] or seen["count"] != n:
+            return None  # failures or a capped timeline: the waves are not clean
+        reqs = seen["requests"]
+        arrivals = [r["start"] for r in reqs]
+        last_end = max(r["end"] for r in reqs)
+        return budget(arrivals, last_end, result.wall_s, in_flight, args.delay / 1e3)
+
+    return of
 
 
 def _finish(
@@ -181,6 +199,7 @@ def _finish(
     config: Any,
     server: Any,
     ideal_s: float | None,
+    budget_of: Any = None,
 ) -> int:
     from concur.progress import progress_bar
     from concur.report import render, summarize
@@ -192,6 +211,9 @@ def _finish(
     if server is not None:
         server_peak = server.stats()["peak_in_flight"]
     summary = summarize(result, ideal_s=ideal_s, server_peak_in_flight=server_peak)
+    if budget_of is not None:
+        spent = budget_of(result)
+        summary["budget_ms"] = None if spent is None else spent.to_dict(scale=1e3)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
             for record in result.records:
