@@ -37,8 +37,8 @@ def measure(engine: str, n: int, c: int, delay_ms: float) -> dict[str, float]:
 
     with serve(mode="subprocess") as server:
         urls = book_urls(server.url, n, engine, delay_ms=delay_ms)
-        if engine == "bare":
-            wall, ok = bare_aiohttp(urls, c)
+        if engine == "bare":  # it keeps no records: the server's count below checks it
+            wall, ok = bare_aiohttp(urls, c), n
         else:
             result = get_engine(engine)(urls, CrawlConfig(concurrency=c))
             wall, ok = result.wall_s, result.ok
@@ -52,31 +52,16 @@ def measure(engine: str, n: int, c: int, delay_ms: float) -> dict[str, float]:
     return {"wall": wall, "ideal": math.ceil(n / slots) * delay_ms / 1e3, **spent.to_dict()}
 
 
-def bare_aiohttp(urls: list[str], c: int) -> tuple[float, int]:
-    """The floor: aiohttp on uvloop with nothing of concur's (as scripts/bare_aiohttp.py)."""
-    import asyncio
+def bare_aiohttp(urls: list[str], c: int) -> float:
+    """The floor: ``bench_overhead``'s bare aiohttp loop on uvloop, timed."""
     import time
 
-    import aiohttp
     import uvloop
+    from bench_overhead import bare  # a sibling script: its directory is on sys.path
 
-    async def crawl() -> tuple[float, int]:
-        work = iter(urls)
-        ok = 0
-        t0 = time.perf_counter()
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=c)) as session:
-
-            async def worker() -> None:
-                nonlocal ok
-                for url in work:
-                    async with session.get(url) as resp:
-                        await resp.read()
-                        ok += resp.status == 200
-
-            await asyncio.gather(*(worker() for _ in range(c)))
-        return time.perf_counter() - t0, ok
-
-    return uvloop.run(crawl())
+    t0 = time.perf_counter()
+    uvloop.run(bare(urls, c))
+    return time.perf_counter() - t0
 
 
 def main() -> int:

@@ -81,7 +81,7 @@ def classify(exc: BaseException) -> Outcome:
     raise exc
 
 
-def _no_hidden_retry(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
+def _no_hidden_retry(session: aiohttp.ClientSession) -> None:
     """Stop aiohttp re-sending a request by itself: every attempt is one the record counts.
 
     aiohttp sends an idempotent request a second time, silently, when a reused keep-alive
@@ -93,7 +93,6 @@ def _no_hidden_retry(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
     """
     if hasattr(session, "_retry_connection"):
         session._retry_connection = False
-    return session
 
 
 async def _read_body(resp: aiohttp.ClientResponse, limit: int) -> int | None:

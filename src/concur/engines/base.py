@@ -176,7 +176,7 @@ def fetch_sync(
     if why is not None:
         return invalid_record(index, url, why, start)
     target = url.strip()
-    rng: Jitter | None = None  # made only for a URL that is retried
+    rng = Jitter(config.seed, index)  # draws (and seeds) nothing unless the URL is retried
     attempt = resent = 0
     while True:
         attempt += 1
@@ -185,14 +185,10 @@ def fetch_sync(
         except Exception as exc:  # a library error the engine did not map: still a record
             outcome = Outcome(error=ErrorKind.OTHER, detail=one_line(exc))
         resent += outcome.resent
-        if outcome.error is not None:
-            if rng is None:
-                rng = Jitter(config.seed, index)
-            wait = retry_delay(outcome, attempt, config, rng)
-            if wait is not None:
-                sleep(wait)
-                continue
-        return _record(index, url, outcome, attempt + resent, start, time.perf_counter() - t0)
+        wait = retry_delay(outcome, attempt, config, rng)
+        if wait is None:
+            return _record(index, url, outcome, attempt + resent, start, time.perf_counter() - t0)
+        sleep(wait)
 
 
 async def drain_async(
@@ -220,7 +216,7 @@ async def drain_async(
             record = invalid_record(index, url, why, start)
         else:
             target = url.strip()
-            rng: Jitter | None = None  # made only for a URL that is retried
+            rng = Jitter(config.seed, index)  # draws nothing unless the URL is retried
             attempt = resent = 0
             while True:
                 attempt += 1
@@ -231,14 +227,10 @@ async def drain_async(
                 except Exception as exc:
                     outcome = Outcome(error=ErrorKind.OTHER, detail=one_line(exc))
                 resent += outcome.resent
-                if outcome.error is not None:
-                    if rng is None:
-                        rng = Jitter(config.seed, index)
-                    wait = retry_delay(outcome, attempt, config, rng)
-                    if wait is not None:
-                        await asyncio.sleep(wait)
-                        continue
-                break
+                wait = retry_delay(outcome, attempt, config, rng)
+                if wait is None:
+                    break
+                await asyncio.sleep(wait)
             record = _record(index, url, outcome, attempt + resent, start, clock() - t0)
         records.append(record)
         if on_record is not None:
