@@ -13,10 +13,12 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from mockserver import faults, latency, site
+from mockserver import faults, latency
 from mockserver.config import ServerConfig
 from mockserver.latency import SpecError
+from mockserver.loop import new_event_loop
 from mockserver.server import MockServer
+from mockserver.site.graph import MAX_HOSTS, MAX_PAGES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,10 +90,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise SpecError("--workers must be at least 1")
     if args.max_in_flight < 0:
         raise SpecError("--max-in-flight must be >= 0")
-    if not 0 <= args.site <= site.MAX_PAGES:
-        raise SpecError(f"--site must be between 0 and {site.MAX_PAGES} pages")
-    if not 1 <= args.site_hosts <= site.MAX_HOSTS:
-        raise SpecError(f"--site-hosts must be between 1 and {site.MAX_HOSTS}")
+    if not 0 <= args.site <= MAX_PAGES:
+        raise SpecError(f"--site must be between 0 and {MAX_PAGES} pages")
+    if not 1 <= args.site_hosts <= MAX_HOSTS:
+        raise SpecError(f"--site-hosts must be between 1 and {MAX_HOSTS}")
     if not 0 <= args.site_crawl_delay <= 60:
         raise SpecError("--site-crawl-delay must be between 0 and 60 s")
     if args.site and args.workers > 1:
@@ -114,15 +116,6 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         site_hosts=args.site_hosts,
         site_crawl_delay=args.site_crawl_delay,
     )
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's loop when installed (several times faster here), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 async def _serve(config: ServerConfig, sock: socket.socket | None, announce: bool) -> None:

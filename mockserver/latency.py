@@ -52,10 +52,6 @@ class Latency:
     b: float = 0.0
 
     @property
-    def is_zero(self) -> bool:
-        return self.kind == "fixed" and self.a == 0.0
-
-    @property
     def is_fixed(self) -> bool:
         return self.kind == "fixed"
 

@@ -22,17 +22,14 @@ import json
 import random
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote_plus
 
 from mockserver import faults as faults_mod
 from mockserver import latency as latency_mod
 from mockserver.latency import SpecError
-from mockserver.state import SEEN_CAP
+from mockserver.state import ServerState
 from mockserver.timeline import Timeline
-
-if TYPE_CHECKING:
-    from mockserver.state import ServerState
 
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
@@ -94,7 +91,8 @@ def parse_query(query: str) -> dict[str, str]:
     return out
 
 
-def _float_param(q: dict[str, str], key: str, default: float, low: float, high: float) -> float:
+def float_param(q: dict[str, str], key: str, default: float, low: float, high: float) -> float:
+    """The number ``q[key]`` (``default`` if absent); :class:`BadRequest` outside [low, high]."""
     text = q.get(key)
     if text is None:
         return default
@@ -107,7 +105,8 @@ def _float_param(q: dict[str, str], key: str, default: float, low: float, high: 
     return value
 
 
-def _int_param(q: dict[str, str], key: str, default: int, low: int, high: int) -> int:
+def int_param(q: dict[str, str], key: str, default: int, low: int, high: int) -> int:
+    """The integer ``q[key]`` (``default`` if absent); :class:`BadRequest` outside [low, high]."""
     text = q.get(key)
     if text is None:
         return default
@@ -120,7 +119,8 @@ def _int_param(q: dict[str, str], key: str, default: int, low: int, high: int) -
     return value
 
 
-def _flag(q: dict[str, str], key: str) -> bool:
+def flag(q: dict[str, str], key: str) -> bool:
+    """Whether ``q[key]`` is on: ``1``, ``true``, ``yes`` or ``on`` (absent is off)."""
     return q.get(key, "0").lower() in ("1", "true", "yes", "on")
 
 
@@ -179,6 +179,9 @@ def _latency(q: dict[str, str], default: latency_mod.Latency) -> latency_mod.Lat
     return latency_mod.parse(spec) if spec is not None else default
 
 
+SEEN_CAP = 4_000_000  # identities remembered in ServerState.seen; cleared past this
+
+
 def _identity(state: ServerState, req: Request, path: str, q: dict[str, str]) -> bytes:
     """The request's identity: method and target without ``name``, plus a repeat count.
 
@@ -207,18 +210,23 @@ def plan(req: Request, state: ServerState) -> Plan:
             if prefixed is None:
                 body = f"not found: {path}\n".encode()
                 return Plan(status=404, body=body, name=q.get("name", ""), replayable=True)
-            return _common(req, state, path, q, lambda draws: prefixed(tail, q, req, state, draws))
+            return common(req, state, path, q, lambda draws: prefixed(tail, q, req, state, draws))
         if path.startswith("/__") or path == "/metrics":
             return route("", q, req, state, None)
-        return _common(req, state, path, q, lambda draws: route("", q, req, state, draws))
+        return common(req, state, path, q, lambda draws: route("", q, req, state, draws))
     except (BadRequest, SpecError) as exc:
         state.recorder.bad_requests += 1
         reason = str(exc).splitlines()[0] if str(exc) else "bad request"
         return Plan(status=400, body=f"bad request: {reason}\n".encode(), internal=True)
 
 
-def _common(req: Request, state: ServerState, path: str, q: dict[str, str], route: Any) -> Plan:
-    """Apply the shared parameters around an endpoint."""
+def common(req: Request, state: ServerState, path: str, q: dict[str, str], route: Any) -> Plan:
+    """Apply the shared parameters around an endpoint: ``route(draws)`` makes the answer.
+
+    The delay, the fault, ``name``, ``gzip`` and ``chunked`` are decided here, once for
+    every endpoint (the synthetic site's pages too), from the query and the server's
+    defaults; ``draws`` is None when nothing needs a seeded draw.
+    """
     cfg = state.config
     fixed_delay = q.get("delay")
     spec = q.get("latency")
@@ -231,7 +239,7 @@ def _common(req: Request, state: ServerState, path: str, q: dict[str, str], rout
     draws = Draws(cfg.seed, _identity(state, req, path, q)) if needs_draws else None
 
     if fixed_delay is not None:
-        delay_ms = _float_param(q, "delay", 0.0, 0.0, cfg.max_delay_ms)
+        delay_ms = float_param(q, "delay", 0.0, 0.0, cfg.max_delay_ms)
     elif lat.is_fixed:
         delay_ms = lat.a
     else:
@@ -253,10 +261,10 @@ def _common(req: Request, state: ServerState, path: str, q: dict[str, str], rout
     if fault is not None:
         _apply_fault(p, fault, q, draws)
     if p.status not in BODYLESS:
-        if _flag(q, "gzip") and p.action is None:
+        if flag(q, "gzip") and p.action is None:
             p.body = gzip_module.compress(p.body, compresslevel=1, mtime=0)
             p.headers.append(("Content-Encoding", "gzip"))
-        if _flag(q, "chunked"):
+        if flag(q, "chunked"):
             p.chunked = True
     p.replayable = draws is None and fault is None and p.action is None
     return p
@@ -274,7 +282,7 @@ def _apply_fault(p: Plan, fault: str, q: dict[str, str], draws: Draws | None) ->
         p.body = b"injected server error\n"
         p.content_type = TEXT
     elif fault == "429":
-        retry_after = _int_param(q, "retry_after", 1, 0, 86_400)
+        retry_after = int_param(q, "retry_after", 1, 0, 86_400)
         p.status = 429
         p.body = b"too many requests\n"
         p.content_type = TEXT
@@ -309,7 +317,7 @@ def echo(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any) -> 
 
 
 def bytes_(tail: str, q: dict[str, str], req: Request, state: ServerState, draws: Any) -> Plan:
-    n = _int_param({"n": tail}, "n", 0, 0, state.config.max_bytes)
+    n = int_param({"n": tail}, "n", 0, 0, state.config.max_bytes)
     return Plan(body=seeded_bytes(state.config.seed, n), content_type="application/octet-stream")
 
 
@@ -324,12 +332,12 @@ def status(tail: str, q: dict[str, str], req: Request, state: Any, draws: Draws 
     if 300 <= code < 400 and code != 304:
         p.headers.append(("Location", "/redirect/0"))
     if code in (429, 503):
-        p.headers.append(("Retry-After", str(_int_param(q, "retry_after", 1, 0, 86_400))))
+        p.headers.append(("Retry-After", str(int_param(q, "retry_after", 1, 0, 86_400))))
     return p
 
 
 def redirect(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any) -> Plan:
-    n = _int_param({"n": tail}, "n", 0, 0, 1000)
+    n = int_param({"n": tail}, "n", 0, 0, 1000)
     if n == 0:
         return Plan(body=b".")
     query = req.target.partition("?")[2]
@@ -338,10 +346,10 @@ def redirect(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any)
 
 
 def drip(tail: str, q: dict[str, str], req: Request, state: ServerState, draws: Any) -> Plan:
-    n = _int_param(q, "bytes", 10, 0, state.config.max_bytes)
-    duration_ms = _float_param(q, "duration", 1000.0, 0.0, state.config.max_delay_ms)
-    pieces = _int_param(q, "chunks", min(max(n, 1), 10), 1, 10_000)
-    code = _int_param(q, "code", 200, 200, 599)
+    n = int_param(q, "bytes", 10, 0, state.config.max_bytes)
+    duration_ms = float_param(q, "duration", 1000.0, 0.0, state.config.max_delay_ms)
+    pieces = int_param(q, "chunks", min(max(n, 1), 10), 1, 10_000)
+    code = int_param(q, "code", 200, 200, 599)
     if code in BODYLESS:
         raise BadRequest(f"code={code} answers have no body to drip")
     return Plan(
@@ -370,7 +378,7 @@ def timeline(tail: str, q: dict[str, str], req: Request, state: ServerState, dra
     else:
         tl = rec.timelines.get(name) or Timeline(0)  # asking does not create a name
         doc = tl.to_json(name, rec.epoch_offset)
-        if _flag(q, "reset") or req.method == "DELETE":
+        if flag(q, "reset") or req.method == "DELETE":
             rec.timelines.pop(name, None)
     return Plan(body=json.dumps(doc).encode(), content_type=JSON, internal=True)
 

@@ -32,6 +32,7 @@ import socket
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 from http import HTTPStatus
 
 import httptools
@@ -211,8 +212,8 @@ class Timers:
 class HttpProtocol(asyncio.Protocol):
     """One client connection: parse, plan, wait, answer, in order."""
 
-    def __init__(self, state: ServerState) -> None:
-        self.state = state
+    def __init__(self, server: MockServer) -> None:
+        state = self.state = server.state
         self.rec = state.recorder
         self.cfg = state.config
         self.loop = asyncio.get_running_loop()
@@ -239,12 +240,12 @@ class HttpProtocol(asyncio.Protocol):
         self.completed = 0
         self.replayable: tuple[bytes, int, str, float] | None = None
         self.replay = state.replay
-        timers = state.timers
-        if timers is None:
-            timers = state.timers = Timers(self.loop)
+        self.connections = server.connections
+        timers = server.timers
+        if timers is None:  # made by the first connection, in the loop
+            timers = server.timers = Timers(self.loop)
         self.timers: Timers = timers
-        # The router: the synthetic site's, which hands other paths on to routes.plan.
-        self.plan_request = routes.plan if state.site is None else state.site.plan
+        self.plan_request = server.router
 
     # -- connection events -------------------------------------------------------------
 
@@ -255,11 +256,11 @@ class HttpProtocol(asyncio.Protocol):
         rec.open_connections += 1
         if rec.open_connections > rec.peak_connections:
             rec.peak_connections = rec.open_connections
-        self.state.connections.add(self)
+        self.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        self.state.connections.discard(self)
+        self.connections.discard(self)
         rec = self.rec
         rec.open_connections -= 1
         now = _now()
@@ -652,14 +653,14 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.close()
 
 
-async def _sweep(state: ServerState, period: float = 1.0, slices: int = 10) -> None:
+async def _sweep(connections: set[HttpProtocol], period: float = 1.0, slices: int = 10) -> None:
     """Check every connection's timeouts about once a ``period``, a slice at a time.
 
     One pass over 10,000 connections holds the loop for several milliseconds; in ten
     slices no timer waits more than a fraction of that behind the sweeper.
     """
     while True:
-        conns = list(state.connections)
+        conns = list(connections)
         step = max(1, -(-len(conns) // slices))
         for i in range(0, max(len(conns), 1), step):
             await asyncio.sleep(period / slices)
@@ -679,8 +680,14 @@ class MockServer:
     ) -> None:
         self.config = config or ServerConfig()
         self.state = ServerState(self.config)
-        if self.config.site_pages:
-            self.state.site = Site(self.config)
+        self.connections: set[HttpProtocol] = set()
+        self.timers: Timers | None = None  # delayed requests; made by the first connection
+        self.site = Site(self.config) if self.config.site_pages else None
+        # The router: the synthetic site's, which hands other paths on to routes.plan.
+        self.router: Callable[[Request, ServerState], Plan] = routes.plan
+        if self.site is not None:
+            self.router = self.site.plan
+            self.state.on_reset.append(self.site.reset_stats)
         self._sock = sock
         self._server: asyncio.Server | None = None
         self._site_server: asyncio.Server | None = None
@@ -699,18 +706,18 @@ class MockServer:
         for attempt in range(_SITE_BIND_ATTEMPTS):
             if self._sock is not None:
                 server = await loop.create_server(
-                    lambda: HttpProtocol(self.state), sock=self._sock, backlog=4096
+                    lambda: HttpProtocol(self), sock=self._sock, backlog=4096
                 )
             else:
                 server = await loop.create_server(
-                    lambda: HttpProtocol(self.state),
+                    lambda: HttpProtocol(self),
                     cfg.host,
                     cfg.port,
                     backlog=4096,
                     reuse_port=cfg.workers > 1 or None,
                 )
             self.port = server.sockets[0].getsockname()[1]
-            if self.state.site is None:
+            if self.site is None:
                 break
             try:
                 self._site_server = await self._listen_site_hosts(loop, server)
@@ -721,23 +728,21 @@ class MockServer:
                 if cfg.port or self._sock is not None or attempt == _SITE_BIND_ATTEMPTS - 1:
                     raise
         self._server = server
-        self._sweeper = loop.create_task(_sweep(self.state))
+        self._sweeper = loop.create_task(_sweep(self.connections))
         return self.url
 
     async def _listen_site_hosts(
         self, loop: asyncio.AbstractEventLoop, server: asyncio.Server
     ) -> asyncio.Server | None:
         """Listen on the site's other loopback addresses (127.0.0.2 ...) on the same port."""
-        site = self.state.site
+        site = self.site
         assert site is not None
         site.bind(self.port)
         bound = {s.getsockname()[0] for s in server.sockets if s.family == socket.AF_INET}
         hosts = [] if "0.0.0.0" in bound else [a for a in site.addresses if a not in bound]
         if not hosts:
             return None
-        return await loop.create_server(
-            lambda: HttpProtocol(self.state), hosts, self.port, backlog=4096
-        )
+        return await loop.create_server(lambda: HttpProtocol(self), hosts, self.port, backlog=4096)
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -746,7 +751,7 @@ class MockServer:
             self._site_server.close()
         if self._server is not None:
             self._server.close()
-            for conn in list(self.state.connections):
+            for conn in list(self.connections):
                 if conn.transport is not None:
                     conn.transport.abort()
             await self._server.wait_closed()

@@ -1,17 +1,16 @@
-"""What one server process shares between its connections: config, recorder, seeds seen."""
+"""What one server process shares between its connections: config, recorder, seeds seen.
+
+The routes read and write it; the server owns it.  It imports neither: the connections
+and timers belong to :class:`mockserver.server.MockServer`, and whatever else
+``/__reset`` must clear (the synthetic site's counters) is registered in ``on_reset``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from mockserver.config import ServerConfig
 from mockserver.timeline import Recorder
-
-if TYPE_CHECKING:
-    from mockserver.server import HttpProtocol, Timers
-    from mockserver.site import Site
-
-SEEN_CAP = 4_000_000  # identities remembered for repeat counts; cleared past this
 
 
 class ServerState:
@@ -20,18 +19,17 @@ class ServerState:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.recorder = Recorder(config.timeline_cap)
-        self.seen: dict[str, int] = {}
-        self.connections: set[HttpProtocol] = set()
+        self.seen: dict[str, int] = {}  # request identity -> times seen (see routes._identity)
         # Replay cache (see server.py): the exact bytes of a whole request -> its answer.
         # Per server, because an answer depends on the config (seed, latency, faults).
         self.replay: dict[bytes, tuple[bytes, int, str, float]] = {}
-        self.timers: Timers | None = None  # made by the first connection, in the loop
-        self.site: Site | None = None  # the synthetic site, when config.site_pages > 0
+        self.on_reset: list[Callable[[], None]] = []  # more to clear on /__reset
 
     def reset(self) -> None:
         """Forget every recording and repeat count (``/__reset``)."""
+        still_open = self.recorder.open_connections  # connections outlive a reset
         self.recorder.reset()
-        self.recorder.open_connections = len(self.connections)
+        self.recorder.open_connections = still_open
         self.seen.clear()
-        if self.site is not None:
-            self.site.reset_stats()
+        for clear in self.on_reset:
+            clear()

@@ -29,8 +29,8 @@ from typing import Any
 
 from mockserver import faults as faults_mod
 from mockserver import latency as latency_mod
-from mockserver.cli import new_event_loop
 from mockserver.config import ServerConfig
+from mockserver.loop import new_event_loop
 from mockserver.server import MockServer
 
 

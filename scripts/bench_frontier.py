@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from concur.crawl.scheduler import CrawlOptions, Page, Scheduler
+from concur.attempt import answer
+from concur.crawl.scheduler import CrawlOptions, Scheduler
 from concur.crawl.scope import Scope
 from concur.store.sqlite import SqliteStore
 
@@ -45,7 +46,8 @@ def fill(urls: int, hosts: int, per_hub: int, memory: bool, folder: Path) -> lis
         job = sched.next(float(h))
         assert job is not None and not isinstance(job, float), job
         links = [f"http://h{(h * per_hub + i) % hosts}.test/leaf/{h}/{i}" for i in range(per_hub)]
-        sched.complete(job, Page(200, None, 1, "text/html", links=links), float(h))
+        html = "".join(f'<a href="{u}">x</a>' for u in links).encode()
+        sched.complete(job, answer(200, len(html), html, "text/html"), float(h))
         if (h + 1) % step == 0:
             rows.append((sched.queued, rss_mb(), time.perf_counter() - t0))
     sched.close()

@@ -7,10 +7,9 @@ prebuilt, so the only real work is the scheduler's.  The time inside
 crawled.  Scenarios:
 
 * ``core``       - seeds only, no link following: hand-out, politeness, record;
-* ``links``      - each page reports its links already extracted (``Page.links``):
-                   adds de-duplication, scope and queueing of every link;
-* ``html``       - each page is HTML: adds link extraction (selectolax + normalisation);
-* ``sqlite``     - ``links`` with the frontier and results in SQLite (WAL, batched);
+* ``html``       - each page is HTML: adds link extraction (selectolax + normalisation),
+                   de-duplication, scope and queueing of every link;
+* ``sqlite``     - ``html`` with the frontier and results in SQLite (WAL, batched);
 * ``sqlite-1``   - the same, committing after every page.
 
 Run:  python scripts/bench_scheduler.py [--pages 20000] [--hosts 50] [--links 20] [--repeat 5]
@@ -28,7 +27,8 @@ import time
 from pathlib import Path
 
 from concur.crawl.frontier import Job
-from concur.crawl.scheduler import CrawlOptions, Page, Scheduler
+from concur.attempt import Attempt, answer
+from concur.crawl.scheduler import CrawlOptions, Scheduler
 from concur.crawl.scope import Scope
 from concur.records import CrawlConfig
 from concur.store.sqlite import SqliteStore
@@ -38,20 +38,18 @@ def build_site(pages: int, hosts: int, links: int, seed: int = 1) -> tuple[list[
     rng = random.Random(seed)
     names = [f"http://h{h}.bench.test" for h in range(hosts)]
     urls = [f"{names[i % hosts]}/page/{i}" for i in range(pages)]
-    site: dict[str, tuple[Page, Page]] = {}
+    site: dict[str, Attempt] = {}
     for i, url in enumerate(urls):
         # mostly links to "nearby" pages (already known, as on real sites), a few new ones
         targets = [urls[(i + 1 + k) % pages] for k in range(3)]
         targets += [urls[rng.randrange(pages)] for _ in range(links - 3)]
         body = "".join(f'<a href="{t}">x</a>' for t in targets)
         html = f"<!doctype html><html><head></head><body>{body}</body></html>".encode()
-        pre = Page(200, None, len(html), "text/html", links=targets)
-        raw = Page(200, html, 0, "text/html")
-        site[url] = (pre, raw)
+        site[url] = answer(200, len(html), html, "text/html")
     return names, site
 
 
-NOT_FOUND = Page(404, b"", 0, "text/plain")
+NOT_FOUND = answer(404, 0, b"", "text/plain")
 
 
 def run(scenario: str, pages: int, hosts: int, links: int, tmp: Path) -> tuple[float, int]:
@@ -66,10 +64,7 @@ def run(scenario: str, pages: int, hosts: int, links: int, tmp: Path) -> tuple[f
         for name in names:  # every host root links to its first page
             first = next(u for u in site if u.startswith(name + "/"))
             html = f'<html><body><a href="{first}">first</a></body></html>'.encode()
-            site[name + "/"] = (
-                Page(200, None, 1, "text/html", links=[first]),
-                Page(200, html, 0, "text/html"),
-            )
+            site[name + "/"] = answer(200, len(html), html, "text/html")
     records = 0
 
     def on_record(_r: object) -> None:
@@ -84,7 +79,6 @@ def run(scenario: str, pages: int, hosts: int, links: int, tmp: Path) -> tuple[f
         frontier=frontier,
         on_record=on_record,
     )
-    use_raw = scenario == "html"
     events: list[tuple[float, int, Job]] = []
     seq = itertools.count()
     now = 0.0
@@ -103,8 +97,7 @@ def run(scenario: str, pages: int, hosts: int, links: int, tmp: Path) -> tuple[f
         if events and events[0][0] <= wake:
             when, _, job = heapq.heappop(events)
             now = max(now, when)
-            answer = site.get(job.url)
-            page = NOT_FOUND if answer is None else answer[1 if use_raw else 0]
+            page = site.get(job.url, NOT_FOUND)
             t = clock()
             sched.complete(job, page, now)
             spent += clock() - t
@@ -123,7 +116,7 @@ def main() -> None:
     ap.add_argument("--links", type=int, default=20, help="links per page")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument(
-        "--scenarios", default="core,links,html,sqlite,sqlite-1", help="comma-separated"
+        "--scenarios", default="core,html,sqlite,sqlite-1", help="comma-separated"
     )
     args = ap.parse_args()
     print(f"{args.pages} pages on {args.hosts} hosts, {args.links} links per page")

@@ -14,31 +14,49 @@ import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
+from concur.attempt import Attempt
 from concur.crawl.frontier import Job
 from concur.crawl.links import extract_links
-from concur.crawl.scheduler import Page, Scheduler
-from concur.records import FetchRecord
+from concur.crawl.scheduler import Scheduler
+from concur.records import ErrorKind, FetchRecord
 
-Answer = Page | Callable[[int], Page]  # a fixed page, or one per request number (0, 1, ...)
+Answer = Attempt | Callable[[int], Attempt]  # a fixed answer, or one per request (0, 1, ...)
 
 
-def html(*hrefs: str, extra: str = "") -> Page:
+def page(
+    status: int | None = None,
+    body: bytes | None = None,
+    nbytes: int = 0,
+    content_type: str = "",
+    location: str = "",
+    retry_after: str | None = None,
+    error: ErrorKind | None = None,
+    detail: str = "",
+    links: list[str] | None = None,
+) -> Attempt:
+    """An engine's attempt as a fake fetch reports it (``links``: an HTML body linking them)."""
+    if links is not None:
+        body = "".join(f'<a href="{u}">{u}</a>' for u in links).encode()
+    return Attempt(status, nbytes, error, detail, body, content_type, location, retry_after)
+
+
+def html(*hrefs: str, extra: str = "") -> Attempt:
     links = "".join(f'<a href="{h}">{h}</a>' for h in hrefs)
     body = f"<!doctype html><html><head>{extra}</head><body>{links}</body></html>".encode()
-    return Page(200, body, content_type="text/html; charset=utf-8")
+    return page(200, body, content_type="text/html; charset=utf-8")
 
 
-def redirect(location: str, status: int = 301) -> Page:
-    return Page(status, b"", location=location)
+def redirect(location: str, status: int = 301) -> Attempt:
+    return page(status, b"", location=location)
 
 
-def robots(text: str) -> Page:
-    return Page(200, text.encode(), content_type="text/plain")
+def robots(text: str) -> Attempt:
+    return page(200, text.encode(), content_type="text/plain")
 
 
-NOT_FOUND = Page(404, b"not found", content_type="text/plain")
+NOT_FOUND = page(404, b"not found", content_type="text/plain")
 
 
 @dataclass
@@ -48,12 +66,11 @@ class FakeSite:
     pages: dict[str, Answer] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
 
-    def answer(self, job: Job) -> Page:
+    def answer(self, job: Job) -> Attempt:
         n = self.requests[job.url]
         self.requests[job.url] += 1
         spec = self.pages.get(job.url, NOT_FOUND)
-        page = spec(n) if callable(spec) else spec
-        return replace(page)  # a fresh object per answer, like a real fetch
+        return spec(n) if callable(spec) else spec
 
 
 @dataclass
@@ -98,9 +115,9 @@ def reachable(site: FakeSite, seeds: list[str]) -> set[str]:
     seen, todo = set(seeds), list(seeds)
     while todo:
         url = todo.pop()
-        page = site.pages.get(url)
-        if isinstance(page, Page) and page.body and page.status == 200:
-            for link in extract_links(page.body, url, page.content_type):
+        got = site.pages.get(url)
+        if isinstance(got, Attempt) and got.body and got.status == 200:
+            for link in extract_links(got.body, url, got.content_type):
                 if link not in seen:
                     seen.add(link)
                     todo.append(link)

@@ -22,14 +22,13 @@ from typing import Any
 
 import pytest
 
-from concur.crawl import CrawlOptions
+from concur.crawl import CrawlOptions, CrawlPlan
 from concur.engines import ENGINES as ALL
-from concur.engines import available_engines
-from concur.engines.crawling import FOLLOW, CrawlPlan, follow
+from concur.engines import available_engines, get_engine
 from concur.records import CrawlConfig, CrawlResult
 from mockserver.testing import RunningServer, serve
 
-ENGINES = [name for name in FOLLOW if name in available_engines()]
+ENGINES = available_engines()
 HOSTS = tuple(f"127.0.0.{i}" for i in range(1, 4))
 PER_HOST = 2
 CRAWL_DELAY = 0.1
@@ -38,7 +37,7 @@ GAP_SLACK = 0.0  # the delay counts from the answer, so no arrival gap may fall 
 
 def crawl_site(server: RunningServer, engine: str, **config: Any) -> CrawlResult:
     plan = CrawlPlan((server.url + "/",), CrawlOptions(per_host=PER_HOST), domains=HOSTS)
-    return follow(engine, plan, CrawlConfig(concurrency=8, timeout=10, **config))
+    return get_engine(engine).crawl(plan, CrawlConfig(concurrency=8, timeout=10, **config))
 
 
 def found(result: CrawlResult) -> set[str]:
@@ -197,11 +196,7 @@ def test_sigkill_then_resume_ends_at_the_ground_truth(tmp_path: Path, engine: st
     assert 0 <= again <= 6, (answered, summary["server"]["requests"], needed)
 
 
-def test_list_mode_engines_have_a_crawl_mode() -> None:
-    assert set(FOLLOW) == set(ALL)
-
-
-@pytest.mark.parametrize("engine", ["threads", "asyncio"])
+@pytest.mark.parametrize("engine", ["threads", "asyncio", "processes"])
 def test_a_failing_on_record_stops_the_crawl(engine: str) -> None:
     def boom(record: object) -> None:
         raise RuntimeError("on_record failed")
@@ -209,7 +204,7 @@ def test_a_failing_on_record_stops_the_crawl(engine: str) -> None:
     with serve(mode="subprocess", site_pages=40, site_hosts=3) as server:
         plan = CrawlPlan((server.url + "/",), CrawlOptions(per_host=2), domains=HOSTS)
         with pytest.raises(RuntimeError, match="on_record failed"):
-            follow(engine, plan, CrawlConfig(concurrency=8, timeout=10), boom)
+            get_engine(engine).crawl(plan, CrawlConfig(concurrency=8, timeout=10), boom)
 
 
 def _summary(*args: str) -> dict[str, object]:

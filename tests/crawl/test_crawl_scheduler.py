@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import pytest
 from crawl_helpers import (
@@ -14,14 +15,17 @@ from crawl_helpers import (
     grid_site,
     html,
     new_scheduler,
+    page,
     reachable,
     redirect,
     robots,
 )
 
+from concur.attempt import Attempt
 from concur.crawl.frontier import PAGE, ROBOTS, SITEMAP, Job
-from concur.crawl.scheduler import DISALLOWED, BlockingScheduler, CrawlOptions, Page, Scheduler
+from concur.crawl.scheduler import DISALLOWED, CrawlOptions, Scheduler
 from concur.crawl.scope import Scope
+from concur.engines.drive_threads import Locked
 from concur.records import CrawlConfig, ErrorKind
 
 A = "http://a.test"
@@ -124,8 +128,8 @@ def test_robots_first_crawl_delay_and_disallow() -> None:
 
 def test_robots_4xx_allows_all_and_5xx_disallows_after_retries() -> None:
     site = FakeSite({A + "/": html("/x"), A + "/x": html(), B + "/": html("/y")})
-    site.pages[A + "/robots.txt"] = Page(403, b"")
-    site.pages[B + "/robots.txt"] = Page(503, b"", retry_after="1")
+    site.pages[A + "/robots.txt"] = page(403, b"")
+    site.pages[B + "/robots.txt"] = page(503, b"", retry_after="1")
     trace = Trace()
     options = CrawlOptions(robots_retries=2, robots_backoff=0.5)
     sched = new_scheduler([A + "/", B + "/"], trace, options=options)
@@ -141,8 +145,8 @@ def test_robots_4xx_allows_all_and_5xx_disallows_after_retries() -> None:
 
 
 def test_robots_network_error_then_success_and_redirect() -> None:
-    def flaky(n: int) -> Page:
-        return Page(error=ErrorKind.TIMEOUT) if n == 0 else robots("User-agent: *\nDisallow: /no\n")
+    def flaky(n: int) -> Attempt:
+        return page(error=ErrorKind.TIMEOUT) if n == 0 else robots("User-agent: *\nDisallow: /no\n")
 
     site = FakeSite({A + "/": html("/no", "/yes"), A + "/yes": html(), A + "/robots.txt": flaky})
     site.pages[B + "/robots.txt"] = redirect("http://c.test/robots.txt")
@@ -176,7 +180,7 @@ def test_redirects_are_new_urls_chains_merge_and_loops_end() -> None:
             A + "/loop1": redirect("/loop2"),
             A + "/loop2": redirect("/loop1", 307),
             A + "/self": redirect("/self"),
-            A + "/nowhere": Page(302, b""),
+            A + "/nowhere": page(302, b""),
             A + "/bad": redirect("javascript:alert(1)"),
         }
     )
@@ -208,8 +212,8 @@ def test_endless_redirect_chain_stops_at_max_redirects() -> None:
 
 
 def test_retry_after_pauses_the_host_and_is_honoured() -> None:
-    def busy(n: int) -> Page:
-        return Page(429, b"", retry_after="3") if n == 0 else html()
+    def busy(n: int) -> Attempt:
+        return page(429, b"", retry_after="3") if n == 0 else html()
 
     site = FakeSite({A + "/": html("/busy", "/b", "/c"), A + "/busy": busy, A + "/b": html()})
     site.pages[A + "/c"] = html()
@@ -229,7 +233,7 @@ def test_retry_after_pauses_the_host_and_is_honoured() -> None:
 
 
 def test_retry_after_is_capped() -> None:
-    site = FakeSite({A + "/": lambda n: Page(503, b"", retry_after="3600") if n == 0 else html()})
+    site = FakeSite({A + "/": lambda n: page(503, b"", retry_after="3600") if n == 0 else html()})
     trace = Trace()
     config = CrawlConfig(retries=1, max_backoff=2.0)
     drive(new_scheduler([A + "/"], trace, config=config), site, trace)
@@ -238,14 +242,14 @@ def test_retry_after_is_capped() -> None:
 
 
 def test_transient_errors_back_off_within_the_budget() -> None:
-    def flaky(n: int) -> Page:
-        return Page(error=ErrorKind.RESET, detail="reset") if n < 2 else html()
+    def flaky(n: int) -> Attempt:
+        return page(error=ErrorKind.RESET, detail="reset") if n < 2 else html()
 
     site = FakeSite(
         {
             A + "/": html("/flaky", "/down", "/gone"),
             A + "/flaky": flaky,
-            A + "/down": Page(error=ErrorKind.TIMEOUT, detail="timed out"),
+            A + "/down": page(error=ErrorKind.TIMEOUT, detail="timed out"),
             A + "/gone": NOT_FOUND,
         }
     )
@@ -286,10 +290,10 @@ def test_links_only_from_ok_html_pages() -> None:
     site = FakeSite(
         {
             A + "/": html("/json", "/missing", "/nohdr", "/big"),
-            A + "/json": Page(200, b'{"a": "<a href=/x>"}', content_type="application/json"),
-            A + "/missing": Page(404, body, content_type="text/html"),
-            A + "/nohdr": Page(200, b"<html><body><a href='/sniffed'>s</a></body></html>"),
-            A + "/big": Page(200, big, content_type="text/html"),
+            A + "/json": page(200, b'{"a": "<a href=/x>"}', content_type="application/json"),
+            A + "/missing": page(404, body, content_type="text/html"),
+            A + "/nohdr": page(200, b"<html><body><a href='/sniffed'>s</a></body></html>"),
+            A + "/big": page(200, big, content_type="text/html"),
         }
     )
     trace = Trace()
@@ -298,16 +302,6 @@ def test_links_only_from_ok_html_pages() -> None:
     urls = set(trace.by_url())
     assert A + "/sniffed" in urls and A + "/early" in urls
     assert A + "/x" not in urls and A + "/from-404" not in urls and A + "/late" not in urls
-
-
-def test_engine_extracted_links_are_used() -> None:
-    site = FakeSite(
-        {A + "/": Page(200, None, 10, "text/html", links=[A + "/pre", "http://x.test/"])}
-    )
-    trace = Trace()
-    drive(new_scheduler([A + "/"], trace), site, trace)
-    assert set(trace.by_url()) == {A + "/", A + "/pre"}  # x.test is out of scope
-    assert trace.by_url()[A + "/"].nbytes == 10
 
 
 def test_invalid_and_duplicate_seeds() -> None:
@@ -378,7 +372,7 @@ def test_sitemaps_from_robots() -> None:
         {
             A + "/": html(),
             A + "/robots.txt": robots("Sitemap: http://a.test/sitemap.xml\n"),
-            A + "/sitemap.xml": Page(200, urlset, content_type="application/xml"),
+            A + "/sitemap.xml": page(200, urlset, content_type="application/xml"),
             A + "/only-in-sitemap": html(),
         }
     )
@@ -401,7 +395,7 @@ def test_blocking_front_with_threads() -> None:
         scope=Scope.for_seeds([A, B]),
         on_record=records.append,
     )
-    front = BlockingScheduler(sched)
+    front = Locked(sched, clock=time.perf_counter)
     lock = threading.Lock()
     in_flight = {A: 0, B: 0}
     peak = {A: 0, B: 0}

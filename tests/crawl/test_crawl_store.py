@@ -14,13 +14,25 @@ import time
 from pathlib import Path
 
 import pytest
-from crawl_helpers import FakeSite, Trace, drive, grid_site, html, new_scheduler, reachable, robots
+from crawl_helpers import (
+    FakeSite,
+    Trace,
+    drive,
+    grid_site,
+    html,
+    new_scheduler,
+    page,
+    reachable,
+    robots,
+)
 
+from concur.attempt import Attempt
 from concur.crawl.frontier import PAGE, ROBOTS
-from concur.crawl.scheduler import CrawlOptions, Page, Scheduler
+from concur.crawl.scheduler import CrawlOptions, Scheduler
 from concur.crawl.scope import Scope
+from concur.errors import StoreExistsError
 from concur.records import CrawlConfig, ErrorKind
-from concur.store.sqlite import SqliteStore, StoreExistsError
+from concur.store.sqlite import SqliteStore
 
 A = "http://a.test"
 B = "http://b.test"
@@ -74,7 +86,7 @@ def test_windows_are_refilled_from_disk(tmp_path: Path) -> None:
     """A frontier of 10,000 URLs on 4 hosts, with at most 16 per host in RAM."""
     hosts = [f"http://h{i}.test" for i in range(4)]
     leaves = [f"{hosts[i % 4]}/leaf/{i}" for i in range(10_000)]
-    site = FakeSite({A + "/": Page(200, b"", 1, "text/html", links=leaves)})
+    site = FakeSite({A + "/": page(200, b"", 1, "text/html", links=leaves)})
     trace = Trace()
     store = SqliteStore(tmp_path / "c.db", commit_every=200)
     sched = new_scheduler(
@@ -239,7 +251,7 @@ def _fill(tmp_path: Path, hubs: int, per_hub: int, probe_at: int | None = None) 
         job = sched.next(float(h))
         assert job is not None and not isinstance(job, float)
         assert job.url == seeds[h]  # hubs come first: the window is FIFO by id
-        sched.complete(job, Page(200, None, 1, "text/html", links=_leaves(h, per_hub)), float(h))
+        sched.complete(job, page(200, None, 1, "text/html", links=_leaves(h, per_hub)), float(h))
         if probe_at is not None and h + 1 == probe_at:
             rss_probe = _rss_mb()
     queued = sched.queued
@@ -265,8 +277,8 @@ def test_frontier_of_a_million_keeps_rss_flat(tmp_path: Path) -> None:
 
 
 def test_retries_and_robots_survive_resume(tmp_path: Path) -> None:
-    def flaky(n: int) -> Page:
-        return Page(error=ErrorKind.RESET) if n < 5 else html()
+    def flaky(n: int) -> Attempt:
+        return page(error=ErrorKind.RESET) if n < 5 else html()
 
     site = FakeSite({A + "/": flaky, A + "/robots.txt": robots("User-agent: *\nCrawl-delay: 1\n")})
     db = tmp_path / "c.db"

@@ -1,7 +1,8 @@
 """What only the requests engines (serial, threads, processes) need checking beyond the contract.
 
-requests has no whole-request timeout, so ``requests_common`` adds one (a watchdog);
-its exceptions are mapped in one function; the process engine must survive its workers.
+requests has no whole-request timeout, so ``requests_fetcher`` adds one (a watchdog);
+urllib3's exceptions are mapped in one function (shared with gevent); the process
+engine must survive its workers.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from concur.engines import processes, serial, threads
-from concur.engines.requests_common import classify
+from concur.attempt import Attempt
+from concur.engines import get_engine, processes
+from concur.engines.urllib3_errors import classify
 from concur.records import CrawlConfig, ErrorKind, FetchRecord
 from mockserver.testing import RunningServer
 
-ENGINES = {"serial": serial.run, "threads": threads.run, "processes": processes.run}
+ENGINES = {name: get_engine(name) for name in ("serial", "threads", "processes")}
 
 
 @pytest.mark.parametrize("impl", list(ENGINES))
@@ -75,10 +77,10 @@ def test_classify(exc: Exception, kind: ErrorKind) -> None:
 
 
 def test_process_layout() -> None:
-    assert processes.layout(100, 1000, processes=2) == [50, 50]
-    assert processes.layout(10, 3, processes=4) == [1, 1, 1]  # no idle workers
-    assert processes.layout(7, 100, processes=3) == [3, 2, 2]
-    assert sum(processes.layout(2000, 20000)) == 2000
+    assert processes.layout(100, processes=2) == [50, 50]
+    assert processes.layout(3, processes=4) == [1, 1, 1]  # no idle workers
+    assert processes.layout(7, processes=3) == [3, 2, 2]
+    assert sum(processes.layout(2000)) == 2000
 
 
 def _crash(*args: object) -> None:
@@ -92,7 +94,39 @@ def test_dead_workers_still_give_one_record_per_url(
     monkeypatch.setattr(processes, "_worker", _crash)  # forked children run the patched one
     urls = [f"{mockserver.url}/add?id={i}" for i in range(5)]
     seen: list[FetchRecord] = []
-    result = processes.run(urls, CrawlConfig(concurrency=2), seen.append)
+    result = get_engine("processes").fetch(urls, CrawlConfig(concurrency=2), seen.append)
     assert [r.url for r in result.records] == urls
     assert all(r.error is ErrorKind.OTHER and "code 3" in r.detail for r in result.records)
     assert len(seen) == 5
+
+
+def _crash_on_third(*args: object) -> None:
+    """A worker that fetches two URLs, then dies holding the third (and any others)."""
+    import os as os_
+
+    tasks, results, inherited, config, redirects, keep_body, threads = args
+    for conn in inherited:  # type: ignore[attr-defined]
+        conn.close()
+    results.send(("ready", 0.0))  # type: ignore[attr-defined]
+    served = 0
+    while True:
+        key, url = tasks.recv()  # type: ignore[attr-defined]
+        if served == 2:
+            os_._exit(9)
+        served += 1
+        results.send((key, Attempt(200, 1)))  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(processes._context().get_start_method() != "fork", reason="needs fork")
+def test_a_worker_dying_midway_loses_only_what_it_held(
+    mockserver: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(processes, "_worker", _crash_on_third)
+    urls = [f"{mockserver.url}/add?id={i}" for i in range(6)]
+    engine = get_engine("processes", processes=1)
+    result = engine.fetch(urls, CrawlConfig(concurrency=1))
+    assert [r.url for r in result.records] == urls  # every URL, in order, once
+    assert [r.ok for r in result.records[:2]] == [True, True]
+    held, rest = result.records[2], result.records[3:]
+    assert held.error is ErrorKind.OTHER and "code 9" in held.detail and held.attempts == 1
+    assert all(r.error is ErrorKind.OTHER and r.attempts == 0 for r in rest)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concur.engines.base import _careful_check, check_url
+from concur.crawl.urls import _careful_check, check_url
 from concur.records import ErrorKind, FetchRecord
 
 # A URL as scheme, host, port and tail, each drawn from good and odd pieces (and a little

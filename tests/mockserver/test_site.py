@@ -458,9 +458,9 @@ def test_pages_are_generated_on_demand() -> None:
     cfg = ServerConfig(site_pages=1_000_000, site_hosts=3, port=8080)
     one, two = Site(cfg), Site(cfg)
     for j in (0, 1, 12_345, 999_999):
-        assert one.page_html(j) == two.page_html(j)
-    assert one.links(500_000) == two.links(500_000)
-    assert one._truth is None  # nothing was searched
+        assert one.renderer.page_html(j) == two.renderer.page_html(j)
+    assert one.graph.links(500_000) == two.graph.links(500_000)
+    assert not one.truth.searched  # nothing was searched
 
 
 # -- server-side checks ----------------------------------------------------------------

@@ -26,7 +26,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         from scrapy.crawler import CrawlerProcess
     except ImportError:
         return {"error": "scrapy is not installed: pip install scrapy"}
-    from concur.engines.base import own_peak_rss_kib
+    from concur.engines.meter import own_peak_rss_kib
     from concur.experiment import book_urls
 
     u = spec["urls"]

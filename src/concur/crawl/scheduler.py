@@ -4,8 +4,8 @@ Every engine crawls through this one class, so politeness, robots.txt, redirects
 retries and limits mean the same thing whatever the concurrency model.  It does no I/O
 and never blocks: an engine asks :meth:`Scheduler.next` for work and reports each
 fetch to :meth:`Scheduler.complete`; both take the current time, so tests drive it with
-a fake clock.  It is single-threaded; engines whose workers block use
-:class:`BlockingScheduler`, a locked front.
+a fake clock.  It is single-threaded; drivers whose workers are threads put a lock
+in front of it (:mod:`concur.engines.drive_threads`).
 
 How an engine drives it::
 
@@ -24,9 +24,9 @@ How to fetch a :class:`~concur.crawl.frontier.Job`: a GET of ``job.url`` exactly
 ``Location`` into a new URL, so chains that meet are merged and loops end), with the
 ``User-Agent`` of the config (robots.txt rules are matched against it) and the config's
 headers.  Read the body up to ``config.max_body`` bytes (more is ``TOO_LARGE``), and
-report a :class:`Page`: status, the ``Content-Type``, ``Location`` and ``Retry-After``
-headers, the body (the scheduler parses HTML, robots.txt and sitemaps, and keeps none
-of it), or the error kind the engine's library error maps to.  Robots and sitemap jobs
+report a :class:`~concur.attempt.Attempt`: status, the ``Content-Type``, ``Location``
+and ``Retry-After`` headers, the body (the scheduler parses HTML, robots.txt and
+sitemaps, and keeps none of it), or the error kind the engine's library error maps to.  Robots and sitemap jobs
 (``job.kind``) are fetched the same way.
 
 The rules it keeps:
@@ -46,7 +46,7 @@ The rules it keeps:
   detail "disallowed by robots.txt" (see :data:`DISALLOWED`).
 * **retries** - a transient failure (connect, timeout, reset, truncated, 429, 5xx)
   is retried after exponential backoff with full jitter, within ``config.retries``
-  (:func:`concur.engines.base.retry_delay`); ``Retry-After`` on a 429 or 503 is
+  (:func:`concur.retry.retry_delay`); ``Retry-After`` on a 429 or 503 is
   honoured (capped by ``config.max_backoff``) and pauses the whole origin, since it
   is the site, not the URL, that asked us to slow down.
 * **links** - from 2xx HTML pages (by Content-Type, or sniffed when there is none;
@@ -63,12 +63,12 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from concur.attempt import Attempt
 from concur.crawl.frontier import PAGE, ROBOTS, SITEMAP, Candidate, Frontier, Job, MemoryFrontier
 from concur.crawl.links import extract_links, is_html, looks_like_html, parse_sitemap
 from concur.crawl.robots import (
@@ -80,17 +80,10 @@ from concur.crawl.robots import (
 )
 from concur.crawl.scope import Scope
 from concur.crawl.urls import host_key, join, normalize
-from concur.engines.base import Jitter, Outcome, parse_retry_after, retry_delay
 from concur.records import CrawlConfig, ErrorKind, FetchRecord
+from concur.retry import Jitter, parse_retry_after, retry_delay
 
-__all__ = [
-    "DISALLOWED",
-    "BlockingScheduler",
-    "CrawlOptions",
-    "Job",
-    "Page",
-    "Scheduler",
-]
+__all__ = ["DISALLOWED", "CrawlOptions", "Job", "Scheduler"]
 
 DISALLOWED: ErrorKind = ErrorKind.ROBOTS
 """The error kind of URLs robots.txt keeps us from fetching (a dedicated kind once
@@ -133,21 +126,6 @@ class CrawlOptions:
             raise ValueError("max_pages must be >= 0")
         if self.window < 1:
             raise ValueError("window must be at least 1")
-
-
-@dataclass(slots=True)
-class Page:
-    """What an engine reports about one fetch (one attempt)."""
-
-    status: int | None = None  # None when no HTTP answer came
-    body: bytes | None = None  # the body read, or None (not read, or failed)
-    nbytes: int = 0  # body bytes received; 0 means len(body)
-    content_type: str = ""  # the Content-Type header
-    location: str = ""  # the Location header (3xx)
-    retry_after: str | None = None  # the Retry-After header (429, 503)
-    error: ErrorKind | None = None  # the engine's error kind; HTTP is implied by status >= 400
-    detail: str = ""
-    links: Sequence[str] | None = None  # normalised absolute links, if the engine extracted them
 
 
 _NEED, _FETCHING, _KNOWN = 0, 1, 2  # robots.txt states of an origin
@@ -314,7 +292,7 @@ class Scheduler:
             return math.inf
         return None
 
-    def complete(self, job: Job, page: Page, now: float) -> None:
+    def complete(self, job: Job, page: Attempt, now: float) -> None:
         """Report the outcome of ``job`` (handed out by :meth:`next`), at time ``now``.
 
         Final records go to ``on_record``; a retry goes back to the queue.  Completing a
@@ -497,7 +475,9 @@ class Scheduler:
 
     # -- completions -------------------------------------------------------------------
 
-    def _complete_page(self, host: _Host, job: Job, page: Page, start: float, now: float) -> None:
+    def _complete_page(
+        self, host: _Host, job: Job, page: Attempt, start: float, now: float
+    ) -> None:
         status = page.status
         error = page.error
         detail = page.detail
@@ -538,14 +518,15 @@ class Scheduler:
             )
         )
 
-    def _retry_wait(self, job: Job, page: Page, error: ErrorKind) -> float | None:
+    def _retry_wait(self, job: Job, page: Attempt, error: ErrorKind) -> float | None:
         if job.attempt > self.config.retries:
             return None
         rng = self._rngs.get(job.id)
         if rng is None:
             rng = Jitter(self.config.seed, job.id)  # the same seeded jitter as list mode
-        outcome = Outcome(page.status, page.nbytes, error, page.detail, page.retry_after)
-        wait = retry_delay(outcome, job.attempt, self.config, rng)
+        if page.error is not error:  # an answer of 400 and more that the engine left unmarked
+            page = page._replace(error=error)
+        wait = retry_delay(page, job.attempt, self.config, rng)
         if wait is not None:
             self._rngs[job.id] = rng  # later attempts continue the same random sequence
         return wait
@@ -565,35 +546,33 @@ class Scheduler:
             self.stats["redirects"] += 1
         return target, ""
 
-    def _follow(self, job: Job, page: Page) -> None:
+    def _follow(self, job: Job, page: Attempt) -> None:
         """Queue the links of a fetched page, if it is HTML and not at the depth limit."""
         max_depth = self.scope.max_depth
         if max_depth is not None and job.depth >= max_depth:
             return
         if self.frontier.admitted() >= self._max_pages:
             return
-        links = page.links
-        if links is None:
-            body = page.body
-            if not body:
+        body = page.body
+        if not body:
+            return
+        ctype = page.content_type
+        if ctype:
+            if not is_html(ctype):
                 return
-            ctype = page.content_type
-            if ctype:
-                if not is_html(ctype):
-                    return
-            elif not looks_like_html(body):
-                return
-            links = extract_links(
-                body[: self.options.max_html],
-                job.url,
-                ctype or None,
-                respect_nofollow=self.options.respect_nofollow,
-                sort_query=self.options.sort_query,
-            )
+        elif not looks_like_html(body):
+            return
+        links = extract_links(
+            body[: self.options.max_html],
+            job.url,
+            ctype or None,
+            respect_nofollow=self.options.respect_nofollow,
+            sort_query=self.options.sort_query,
+        )
         if links:
             self._admit(links, job.depth + 1, 0)
 
-    def _complete_robots(self, host: _Host, job: Job, page: Page, now: float) -> None:
+    def _complete_robots(self, host: _Host, job: Job, page: Attempt, now: float) -> None:
         reachable = page.error in _REACHABLE and page.status is not None
         status = page.status
         if reachable and status in _REDIRECTS and page.location and job.hops < MAX_ROBOTS_REDIRECTS:
@@ -649,7 +628,7 @@ class Scheduler:
         host.extra.append(Job(next(self._aux_ids), target, 0, key, 1, SITEMAP, 0))
         self._arm(host)
 
-    def _complete_sitemap(self, page: Page) -> None:
+    def _complete_sitemap(self, page: Attempt) -> None:
         if page.error is not None or page.status is None or not 200 <= page.status < 300:
             return
         if not page.body:
@@ -687,51 +666,3 @@ class Scheduler:
             why = "not an http(s) URL"
             record = FetchRecord(jobs[0].id, seed, None, 0, ErrorKind.INVALID_URL, 0, 0.0, 0.0, why)
             self._emit(record)
-
-
-class BlockingScheduler:
-    """A thread-safe, blocking front on a :class:`Scheduler`, for thread and gevent engines.
-
-    Workers loop on ``job = front.take()`` (blocks until a job may start; None when the
-    crawl is over) and ``front.complete(job, page)``.  One lock guards the scheduler; a
-    completion wakes one waiting worker, and a worker that got a job wakes the next, so
-    a burst of new work reaches as many workers as it needs without waking them all.
-    ``clock`` gives the time passed to the scheduler (default: seconds since creation).
-    """
-
-    def __init__(self, scheduler: Scheduler, clock: Callable[[], float] | None = None) -> None:
-        self.scheduler = scheduler
-        if clock is None:
-            t0 = time.perf_counter()
-
-            def clock() -> float:
-                return time.perf_counter() - t0
-
-        self.clock = clock
-        self._cond = threading.Condition()
-        self._stopped = False
-
-    def take(self) -> Job | None:
-        with self._cond:
-            while not self._stopped:
-                nxt = self.scheduler.next(self.clock())
-                if nxt is None:
-                    self._cond.notify_all()  # finished: release every worker
-                    return None
-                if isinstance(nxt, float):
-                    self._cond.wait(None if nxt == math.inf else nxt)
-                    continue
-                self._cond.notify()  # there may be more: pass the baton
-                return nxt
-            return None
-
-    def stop(self) -> None:
-        """Make every :meth:`take`, waiting or to come, return None (a worker failed)."""
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-
-    def complete(self, job: Job, page: Page) -> None:
-        with self._cond:
-            self.scheduler.complete(job, page, self.clock())
-            self._cond.notify()

@@ -20,8 +20,9 @@ redirects, cookies, decompression, exceptions) and plugs in, through httpx's pub
 transport interface, :class:`ConcurTransport`: one ``asyncio.Protocol`` per connection,
 httptools' C parser, an O(1) keep-alive pool.  That runs the experiment as fast as the
 asyncio engine (~120 us of CPU per request).  The numbers and how they were taken are in
-``docs/httpx.md``; ``CONCUR_HTTPX_TRANSPORT=pool`` (the slow setup) or ``per-worker`` (the
-best stock one) runs this engine on httpcore, to see it for yourself.
+``docs/httpx.md``; the engine option ``transport`` — ``pool`` (the slow setup) or
+``per-worker`` (the best stock one), ``concur crawl --impl httpx --transport pool`` —
+runs this engine on httpcore, to see it for yourself.
 
 Compare with: ``asyncio`` (same model, aiohttp: the CPU per request is the client's
 difference), ``uvloop`` (a faster loop under the same model) and ``threads``.
@@ -31,31 +32,21 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import errno
-import functools
-import os
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any
 
 import httptools
 import httpx
 
-from concur.engines.base import (
-    InFlight,
-    Meter,
-    OnRecord,
-    Outcome,
-    drain_async,
-    one_line,
-    outcome_for_status,
-)
-from concur.records import CrawlConfig, CrawlResult, ErrorKind, FetchRecord
+from concur.attempt import Attempt, answer, failure, one_line, too_large
+from concur.engines.oserrors import RESET_ERRNOS
+from concur.errors import SpecError
+from concur.records import CrawlConfig, ErrorKind
 
-if TYPE_CHECKING:
-    from concur.crawl import Job, Page
-    from concur.engines.crawling import CrawlPlan
+__all__ = ["TRANSPORTS", "ConcurTransport", "Fetcher", "classify"]
 
 TRANSPORTS = ("concur", "per-worker", "pool")
 """``concur``: the transport below (default).  ``per-worker``: httpx's stock transport, a
@@ -63,7 +54,6 @@ client with a one-connection pool per worker.  ``pool``: one stock client whose 
 holds ``concurrency`` connections — the setup that is slow (kept to show it)."""
 
 _SPENT = httpx.ByteStream(b"")  # what a read and closed response's stream becomes
-_RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 _TRUNCATED_TEXT = "peer closed connection without sending complete message body"
 _NO_RESPONSE_TEXT = "Server disconnected without sending a response."
 
@@ -90,39 +80,39 @@ def _os_error(exc: BaseException) -> OSError | None:
     return None
 
 
-def classify(exc: BaseException) -> Outcome:
+def classify(exc: BaseException) -> Attempt:
     """Map an httpx/asyncio exception to concur's error kinds (stock or concur transport)."""
     detail = one_line(exc)
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
-        return Outcome(error=ErrorKind.TIMEOUT, detail=detail)
+        return failure(ErrorKind.TIMEOUT, detail)
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return Outcome(error=ErrorKind.INVALID_URL, detail=detail)
+        return failure(ErrorKind.INVALID_URL, detail)
     if isinstance(exc, httpx.ConnectError):
         os_error = _os_error(exc)
         text = str(exc).lower()
         if isinstance(os_error, socket.gaierror) or "name or service not known" in text:
-            return Outcome(error=ErrorKind.DNS, detail=detail)
+            return failure(ErrorKind.DNS, detail)
         if isinstance(os_error, ConnectionRefusedError) or "connection refused" in text:
-            return Outcome(error=ErrorKind.REFUSED, detail=detail)
-        return Outcome(error=ErrorKind.CONNECT, detail=detail)
+            return failure(ErrorKind.REFUSED, detail)
+        return failure(ErrorKind.CONNECT, detail)
     if isinstance(exc, httpx.RemoteProtocolError):
         text = str(exc)
         if _TRUNCATED_TEXT in text:  # the answer began, its body did not finish
-            return Outcome(error=ErrorKind.TRUNCATED, detail=detail)
+            return failure(ErrorKind.TRUNCATED, detail)
         if "disconnected without sending a response" in text:  # closed before answering
-            return Outcome(error=ErrorKind.RESET, detail=detail)
-        return Outcome(error=ErrorKind.PROTOCOL, detail=detail)
+            return failure(ErrorKind.RESET, detail)
+        return failure(ErrorKind.PROTOCOL, detail)
     if isinstance(exc, httpx.DecodingError):  # a body its Content-Encoding cannot decode
-        return Outcome(error=ErrorKind.PROTOCOL, detail=detail)
+        return failure(ErrorKind.PROTOCOL, detail)
     if isinstance(exc, httpx.NetworkError | OSError):  # read, write or close failed
         os_error = _os_error(exc)
-        if os_error is None or os_error.errno in _RESET_ERRNOS:
-            return Outcome(error=ErrorKind.RESET, detail=detail)
-        return Outcome(error=ErrorKind.CONNECT, detail=detail)
+        if os_error is None or os_error.errno in RESET_ERRNOS:
+            return failure(ErrorKind.RESET, detail)
+        return failure(ErrorKind.CONNECT, detail)
     if isinstance(exc, ssl.SSLError):
-        return Outcome(error=ErrorKind.CONNECT, detail=detail)
+        return failure(ErrorKind.CONNECT, detail)
     if isinstance(exc, httpx.TooManyRedirects | httpx.HTTPError | httpx.StreamError | ValueError):
-        return Outcome(error=ErrorKind.OTHER, detail=detail)
+        return failure(ErrorKind.OTHER, detail)
     raise exc
 
 
@@ -453,13 +443,11 @@ class ConcurTransport(httpx.AsyncBaseTransport):
         await asyncio.sleep(0)  # let the loop run connection_lost: the sockets close now
 
 
-# --- the engine ------------------------------------------------------------------------
+# --- the engine: a fetcher on httpx's client ----------------------------------------------
 
 
-def _clients(
-    config: CrawlConfig, transport: str, workers: int, redirects: bool = True
-) -> list[httpx.AsyncClient]:
-    """The clients the workers share (``concur``, ``pool``) or own (``per-worker``)."""
+def _clients(config: CrawlConfig, transport: str, redirects: bool) -> list[httpx.AsyncClient]:
+    """The clients to fetch with: one shared (``concur``, ``pool``), or C (``per-worker``)."""
 
     def client(**kwargs: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -478,183 +466,105 @@ def _clients(
         if isinstance(getattr(shared, "_cookies", None), httpx.Cookies):
             shared._cookies = _Cookies()
         return [shared]
+    n = config.concurrency
     if transport == "pool":
-        n = config.concurrency
         return [client(limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))]
-    if transport == "per-worker":
-        tls = httpx.create_ssl_context()  # one for all: making a context costs ~17 ms
-        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        return [client(limits=one, verify=tls) for _ in range(workers)]
-    raise ValueError(f"unknown httpx transport {transport!r}; choose from {', '.join(TRANSPORTS)}")
+    tls = httpx.create_ssl_context()  # one for all: making a context costs ~17 ms
+    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    return [client(limits=one, verify=tls) for _ in range(n)]
 
 
-async def crawl(
-    urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = None, transport: str = "concur"
-) -> CrawlResult:
-    """Fetch every URL with at most ``config.concurrency`` requests in flight."""
-    meter = Meter()
-    gauge = InFlight()
-    records: list[FetchRecord] = []
-    limit = config.max_body
-    n_workers = max(1, min(config.concurrency, len(urls)))
-    clients = _clients(config, transport, n_workers)
+class Fetcher:
+    """``await fetch(url) -> Attempt`` with ``httpx.AsyncClient`` (an async context).
 
-    async def fetch_once(client: httpx.AsyncClient, url: str) -> Outcome:
-        gauge.enter()
+    ``transport`` is one of :data:`TRANSPORTS` (default ``concur``).  With
+    ``per-worker``, each fetch in flight borrows a client of its own.
+    """
+
+    def __init__(
+        self,
+        config: CrawlConfig,
+        *,
+        redirects: bool,
+        keep_body: bool,
+        transport: str = "concur",
+    ) -> None:
+        if transport not in TRANSPORTS:
+            raise SpecError(
+                f"unknown httpx transport {transport!r}; choose from {', '.join(TRANSPORTS)}"
+            )
+        self.config = config
+        self.redirects = redirects
+        self.keep_body = keep_body
+        self.transport = transport
+        self.variant = {"transport": transport}
+        self._clients: list[httpx.AsyncClient] = []
+
+    async def __aenter__(self) -> Fetcher:
+        self._clients = _clients(self.config, self.transport, self.redirects)
+        self._free = list(self._clients)
+        self._shared = self._clients[0] if len(self._clients) == 1 else None
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for client in self._clients:
+            await client.aclose()
+
+    async def fetch(self, url: str) -> Attempt:
+        shared = self._shared
+        client = shared if shared is not None else self._free.pop()
         try:
-            async with asyncio.timeout(config.timeout):  # the whole request, connect to last byte
+            async with asyncio.timeout(self.config.timeout):  # connect to last byte
                 resp = await client.send(client.build_request("GET", url), stream=True)
                 try:
-                    return await _read(resp, limit)
+                    return await self._read(resp)
                 finally:
                     await resp.aclose()
                     # httpx links the response and its stream both ways; unlinking them
                     # lets reference counting free both now instead of the cyclic GC later.
                     resp.stream = _SPENT
-        except Exception as exc:  # mapped to a record, never raised further
+        except Exception as exc:  # mapped to an error kind, never raised further
             return classify(exc)
         finally:
-            gauge.leave()
+            if shared is None:
+                self._free.append(client)
 
-    work: Iterator[tuple[int, str]] = iter(enumerate(urls))
-
-    def worker(client: httpx.AsyncClient) -> Awaitable[None]:
-        once = functools.partial(fetch_once, client)
-        return drain_async(once, work, config, meter.t0, records, on_record)
-
-    try:
-        await asyncio.gather(*(worker(clients[i % len(clients)]) for i in range(n_workers)))
-    finally:
-        for client in clients:
-            await client.aclose()
-    return meter.result("httpx", config, records, gauge.peak, extra={"transport": transport})
-
-
-async def _read(resp: httpx.Response, limit: int) -> Outcome:
-    """Stream the (decoded) body, stopping once it passes ``limit`` bytes."""
-    status = resp.status_code
-    final = str(resp.url) if resp.history else ""
-    encoded = False
-    length: bytes | None = None
-    retry_after: str | None = None
-    for name, value in resp.headers.raw:  # one pass: each Headers lookup scans them all
-        key = name.lower()
-        if key == b"content-length":
-            length = value
-        elif key == b"content-encoding":
-            encoded = True
-        elif key == b"retry-after":
-            retry_after = value.decode("latin-1")
-    if not encoded and length is not None and length.isdigit() and int(length) > limit:
-        detail = f"body of {length.decode()} bytes, over {limit}"
-        return Outcome(status, limit, ErrorKind.TOO_LARGE, detail, None, final)
-    nbytes = 0
-    # Without a Content-Encoding the raw bytes are the body: skip the decoder layer.
-    async for piece in resp.aiter_bytes() if encoded else resp.aiter_raw():
-        nbytes += len(piece)
-        if nbytes > limit:
-            detail = f"body over {limit} bytes"
-            return Outcome(status, limit, ErrorKind.TOO_LARGE, detail, None, final)
-    outcome = outcome_for_status(status, nbytes, final)
-    if status == 429 or status == 503:
-        outcome.retry_after = retry_after
-    return outcome
-
-
-def _transport(transport: str | None) -> str:
-    chosen = transport or os.environ.get("CONCUR_HTTPX_TRANSPORT") or "concur"
-    if chosen not in TRANSPORTS:
-        raise ValueError(f"unknown httpx transport {chosen!r}; choose from {', '.join(TRANSPORTS)}")
-    return chosen
-
-
-def run(
-    urls: Sequence[str],
-    config: CrawlConfig,
-    on_record: OnRecord = None,
-    transport: str | None = None,
-) -> CrawlResult:
-    """Run :func:`crawl` on a fresh asyncio loop.
-
-    ``transport`` is one of :data:`TRANSPORTS`; by default ``$CONCUR_HTTPX_TRANSPORT``,
-    else ``concur``.
-    """
-    with asyncio.Runner() as runner:
-        return runner.run(crawl(urls, config, on_record, _transport(transport)))
-
-
-# --- crawl mode: follow links (see concur.engines.crawling) ------------------------------
-
-
-async def fetch_page(client: httpx.AsyncClient, job: Job, config: CrawlConfig) -> Page:
-    """One crawl fetch: ``job.url`` exactly, redirects not followed, body up to ``max_body``."""
-    from concur.crawl import Page
-
-    limit = config.max_body
-    try:
-        async with asyncio.timeout(config.timeout):
-            resp = await client.send(client.build_request("GET", job.url), stream=True)
-            try:
-                headers = resp.headers
-                status = resp.status_code
-                ctype = headers.get("Content-Type", "")
-                body = bytearray()
-                async for piece in resp.aiter_bytes():
-                    body += piece
-                    if len(body) > limit:
-                        detail = f"body over {limit} bytes"
-                        return Page(
-                            status, None, limit, ctype, error=ErrorKind.TOO_LARGE, detail=detail
-                        )
-                location = headers.get("Location", "")
-                return Page(
-                    status, bytes(body), len(body), ctype, location, headers.get("Retry-After")
-                )
-            finally:
-                await resp.aclose()
-                resp.stream = _SPENT
-    except Exception as exc:  # mapped to the page's error kind, never raised further
-        outcome = classify(exc)
-        return Page(
-            outcome.status, None, outcome.nbytes, error=outcome.error, detail=outcome.detail
-        )
-
-
-async def follow_async(
-    plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord = None, transport: str = "concur"
-) -> CrawlResult:
-    """Crawl ``plan`` with ``config.concurrency`` worker tasks sharing one ``AsyncClient``."""
-    from concur.engines.crawling import crawl_run, drive_async, result_of
-
-    meter = Meter()
-    gauge = InFlight()
-    clients = _clients(config, transport, config.concurrency, redirects=False)
-    with crawl_run(plan, config, on_record) as (scheduler, records):
-        try:
-            free = list(clients)  # per-worker clients: one per fetch in flight
-
-            async def fetch(job: Job) -> Page:
-                client = free.pop() if len(clients) > 1 else clients[0]
-                gauge.enter()
-                try:
-                    return await fetch_page(client, job, config)
-                finally:
-                    gauge.leave()
-                    if len(clients) > 1:
-                        free.append(client)
-
-            await drive_async(scheduler, fetch, config.concurrency, meter.t0)
-        finally:
-            for client in clients:
-                await client.aclose()
-        return result_of(
-            "httpx", config, meter, scheduler, records, gauge.peak, transport=transport
-        )
-
-
-def follow(
-    plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord = None, transport: str | None = None
-) -> CrawlResult:
-    """Crawl mode on a fresh asyncio loop."""
-    with asyncio.Runner() as runner:
-        return runner.run(follow_async(plan, config, on_record, _transport(transport)))
+    async def _read(self, resp: httpx.Response) -> Attempt:
+        """Stream the (decoded) body, stopping once it passes ``max_body`` bytes."""
+        limit = self.config.max_body
+        status = resp.status_code
+        final = str(resp.url) if resp.history else ""
+        encoded = False
+        length: bytes | None = None
+        retry_after: str | None = None
+        ctype = location = ""
+        for name, value in resp.headers.raw:  # one pass: each Headers lookup scans them all
+            key = name.lower()
+            if key == b"content-length":
+                length = value
+            elif key == b"content-encoding":
+                encoded = True
+            elif key == b"retry-after":
+                retry_after = value.decode("latin-1")
+            elif key == b"content-type":
+                ctype = value.decode("latin-1")
+            elif key == b"location":
+                location = value.decode("latin-1")
+        if not encoded and length is not None and length.isdigit() and int(length) > limit:
+            return too_large(status, limit, final)
+        body = bytearray() if self.keep_body else None
+        nbytes = 0
+        # Without a Content-Encoding the raw bytes are the body: skip the decoder layer.
+        async for piece in resp.aiter_bytes() if encoded else resp.aiter_raw():
+            nbytes += len(piece)
+            if nbytes > limit:
+                return too_large(status, limit, final)
+            if body is not None:
+                body += piece
+        if status != 429 and status != 503:
+            retry_after = None
+        if body is None:
+            return answer(status, nbytes, retry_after=retry_after, final_url=final)
+        return answer(status, nbytes, bytes(body), ctype, location, retry_after, final)

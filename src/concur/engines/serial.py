@@ -15,39 +15,17 @@ no pipes) — the figure that ``threads`` and ``processes`` add their overhead t
 is not the lowest of all: requests spends ~350 µs of CPU per request here, aiohttp
 about a third of that, so ``asyncio`` costs less per request even with 100 in flight.
 
-Compare with: ``threads`` (the same blocking code and the same ``fetch_once``, run by
-C threads at once) and ``asyncio`` (C requests in flight on this one thread).
+How it is built: the blocking driver (:mod:`concur.engines.drive_threads`) with one
+worker — the calling thread, no thread started — and the requests
+:class:`~concur.engines.requests_fetcher.Fetcher` that ``threads`` and ``processes``
+use too.  This module only names them: the model is all in the configuration.
+
+Compare with: ``threads`` (the same blocking code and the same fetcher, run by C
+threads at once) and ``asyncio`` (C requests in flight on this one thread).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from concur.engines.requests_fetcher import Fetcher
 
-from concur.engines.base import InFlight, Meter, OnRecord, fetch_sync
-from concur.engines.requests_common import Fetcher, Watchdog
-from concur.records import CrawlConfig, CrawlResult, FetchRecord
-
-if TYPE_CHECKING:
-    from concur.engines.crawling import CrawlPlan
-
-
-def run(urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = None) -> CrawlResult:
-    """Fetch every URL in order, one at a time, on one session."""
-    meter = Meter()
-    gauge = InFlight()
-    records: list[FetchRecord] = []
-    with Watchdog() as watchdog, Fetcher(config, watchdog, gauge) as fetch_once:
-        for index, url in enumerate(urls):
-            record = fetch_sync(fetch_once, index, url, config, meter.t0)
-            records.append(record)
-            if on_record is not None:
-                on_record(record)
-    return meter.result("serial", config, records, gauge.peak)
-
-
-def follow(plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord = None) -> CrawlResult:
-    """Crawl mode: one request at a time (the threads engine's driver with one worker)."""
-    from concur.engines.threads import follow_blocking
-
-    return follow_blocking("serial", plan, config, on_record, 1)
+__all__ = ["Fetcher"]

@@ -18,13 +18,13 @@ futures *are* asyncio futures.  What differs is the HTTP client:
   caching :class:`_CachingResolver`, as aiohttp caches its lookups, instead of a trip
   to a thread pool per request.
 
-``CONCUR_TORNADO_CLIENT=simple`` or ``=curl`` (read by :func:`run`) picks one, as does
-calling :func:`run_curl`: a variant is configuration, not a copy.  The result says
-which ran (``CrawlResult.extra["client"]``).
+The engine option ``client`` picks one (``concur crawl --impl tornado --client simple``,
+or ``get_engine("tornado", client="simple")``): a variant is configuration, not a
+copy.  The result says which ran (``CrawlResult.extra["client"]``).
 
-What to look for: ``config.concurrency`` worker coroutines pull URLs from one shared
-iterator (as in the asyncio engine), so no more than ``concurrency`` requests are ever
-in flight, and the client's ``max_clients`` equals it, so its internal queue stays
+What to look for: the async driver's ``config.concurrency`` worker coroutines take URLs
+from the job (as with the asyncio engine), so no more than ``concurrency`` requests are
+ever in flight, and the client's ``max_clients`` equals it, so its internal queue stays
 empty and a request's timeout never counts time spent waiting in that queue.
 ``raise_error=False`` makes HTTP error statuses ordinary responses; failures below HTTP
 (timeouts, resets, refused connections) still arrive as exceptions, which
@@ -49,14 +49,11 @@ a C parser are worth at the same concurrency.
 from __future__ import annotations
 
 import asyncio
-import errno
-import os
 import socket
-import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
 
 from tornado import httputil
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
@@ -64,24 +61,14 @@ from tornado.iostream import StreamClosedError
 from tornado.netutil import DefaultLoopResolver, Resolver
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError, SimpleAsyncHTTPClient
 
-from concur.engines import EngineUnavailable
-from concur.engines.base import (
-    InFlight,
-    Meter,
-    OnRecord,
-    Outcome,
-    drain_async,
-    one_line,
-    outcome_for_status,
-)
-from concur.records import CrawlConfig, CrawlResult, ErrorKind, FetchRecord
+from concur.attempt import Attempt, answer, failure, one_line, too_large
+from concur.engines.oserrors import os_kind
+from concur.errors import EngineUnavailable
+from concur.records import CrawlConfig, ErrorKind
 
-if TYPE_CHECKING:
-    from concur.crawl import Job, Page
-    from concur.engines.crawling import CrawlPlan
+__all__ = ["CLIENTS", "Fetcher", "classify", "default_client"]
 
-CLIENTS = ("simple", "curl")
-CLIENT_ENV = "CONCUR_TORNADO_CLIENT"  # "curl" or "simple"; unset: see default_client()
+CLIENTS = ("curl", "simple")
 CURL_HINT = (
     "pip install 'concur[curl]' (pycurl builds against libcurl's headers: libcurl4-openssl-dev)"
 )
@@ -188,7 +175,7 @@ class _Transfer:
         self.content_type = ""
 
 
-def classify(exc: BaseException, seen: _Transfer | None = None) -> Outcome:
+def classify(exc: BaseException, seen: _Transfer | None = None) -> Attempt:
     """Map a Tornado/pycurl/socket exception to concur's error kinds (the only place that knows).
 
     ``seen`` tells what the attempt received before it failed: Tornado's simple client
@@ -200,60 +187,46 @@ def classify(exc: BaseException, seen: _Transfer | None = None) -> Outcome:
     """
     detail = one_line(exc)
     status = seen.status if seen is not None else None
+    nbytes = seen.nbytes if seen is not None else 0
     if seen is not None and seen.too_large:
-        return Outcome(status, seen.nbytes, ErrorKind.TOO_LARGE, f"body over {seen.nbytes} bytes")
+        return too_large(status, seen.nbytes)
     if isinstance(exc, HTTPTimeoutError):
-        return Outcome(error=ErrorKind.TIMEOUT, detail=detail)
+        return failure(ErrorKind.TIMEOUT, detail)
     if isinstance(exc, HTTPStreamClosedError):
         if status is not None:
-            return Outcome(status, seen.nbytes if seen else 0, ErrorKind.TRUNCATED, detail)
+            return failure(ErrorKind.TRUNCATED, detail, status, nbytes)
         if exc.message == "Connection closed":
-            return Outcome(error=ErrorKind.PROTOCOL, detail=f"{detail} (response not parseable)")
-        return Outcome(error=ErrorKind.RESET, detail=detail)
+            return failure(ErrorKind.PROTOCOL, f"{detail} (response not parseable)")
+        return failure(ErrorKind.RESET, detail)
     errno_ = getattr(exc, "errno", None)
     if isinstance(exc, HTTPClientError) and isinstance(errno_, int):  # curl_httpclient.CurlError
-        return _curl_outcome(errno_, detail, seen)
+        return _curl_attempt(errno_, detail, seen)
     if isinstance(exc, httputil.HTTPInputError):
-        return Outcome(error=ErrorKind.PROTOCOL, detail=detail)
+        return failure(ErrorKind.PROTOCOL, detail)
     if isinstance(exc, StreamClosedError):
         real = exc.real_error
         if real is not None:
             return classify(real, seen)
-        return Outcome(error=ErrorKind.RESET, detail=detail)
-    if isinstance(exc, socket.gaierror):
-        return Outcome(error=ErrorKind.DNS, detail=detail)
-    if isinstance(exc, ssl.SSLError):
-        return Outcome(error=ErrorKind.CONNECT, detail=detail)
-    if isinstance(exc, TimeoutError):
-        return Outcome(error=ErrorKind.TIMEOUT, detail=detail)
+        return failure(ErrorKind.RESET, detail)
     if isinstance(exc, OSError):
-        if isinstance(exc, ConnectionRefusedError):
-            return Outcome(error=ErrorKind.REFUSED, detail=detail)
-        reset = isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError)
-        if reset or errno_ in (errno.ECONNRESET, errno.EPIPE):
-            if status is not None:  # the answer had begun: its body was cut short
-                return Outcome(status, seen.nbytes if seen else 0, ErrorKind.TRUNCATED, detail)
-            return Outcome(error=ErrorKind.RESET, detail=detail)
-        return Outcome(error=ErrorKind.CONNECT, detail=detail)
+        kind = os_kind(exc)
+        if kind is ErrorKind.RESET and status is not None:  # the answer had begun
+            return failure(ErrorKind.TRUNCATED, detail, status, nbytes)
+        return failure(kind, detail)
     if isinstance(exc, ValueError) and "url" in str(exc).lower():
-        return Outcome(error=ErrorKind.INVALID_URL, detail=detail)
+        return failure(ErrorKind.INVALID_URL, detail)
     if isinstance(exc, HTTPClientError | ValueError):
-        return Outcome(error=ErrorKind.OTHER, detail=detail)
+        return failure(ErrorKind.OTHER, detail)
     raise exc
 
 
-def _curl_outcome(number: int, detail: str, seen: _Transfer | None) -> Outcome:
+def _curl_attempt(number: int, detail: str, seen: _Transfer | None) -> Attempt:
     kind = _CURL_KINDS.get(number, ErrorKind.OTHER)
     if number == 7 and ("refused" in detail.lower() or (seen is not None and seen.refused)):
         kind = ErrorKind.REFUSED
         detail = f"{detail} (connection refused)" if "refused" not in detail.lower() else detail
     status = seen.status if seen is not None and kind is ErrorKind.TRUNCATED else None
-    return Outcome(status, seen.nbytes if status is not None and seen else 0, kind, detail)
-
-
-def _final_url(response: HTTPResponse, url: str) -> str:
-    final = response.effective_url or ""
-    return final if final != url else ""
+    return failure(kind, detail, status, seen.nbytes if status is not None and seen else 0)
 
 
 def _make_client(
@@ -358,64 +331,8 @@ def _make_client(
     return http, simple_kwargs, close
 
 
-async def crawl(
-    urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = None, client: str = "simple"
-) -> CrawlResult:
-    """Fetch every URL with at most ``config.concurrency`` requests in flight."""
-    if client not in CLIENTS:
-        raise EngineUnavailable(f"tornado client {client!r}: choose one of {', '.join(CLIENTS)}")
-    meter = Meter()
-    gauge = InFlight()
-    http, callbacks, close = _make_client(config, client)
-    headers = {"User-Agent": config.user_agent, **dict(config.headers)}
-    records: list[FetchRecord] = []
-    seconds = config.timeout
-
-    async def fetch_once(url: str) -> Outcome:
-        seen = _Transfer()
-        request = HTTPRequest(
-            url,
-            headers=headers,  # fetch() copies them before adding Host, Connection...
-            connect_timeout=seconds,
-            request_timeout=seconds,
-            follow_redirects=True,
-            max_redirects=config.max_redirects,
-            decompress_response=True,
-            **callbacks(seen),
-        )
-        gauge.enter()
-        try:
-            response = await http.fetch(request, raise_error=False)
-        except Exception as exc:  # mapped to a record, never raised further
-            outcome = classify(exc, seen)
-            outcome.resent = seen.resent
-            return outcome
-        finally:
-            gauge.leave()
-        outcome = _answer(response, url, seen, config)
-        outcome.resent = seen.resent
-        return outcome
-
-    work: Iterator[tuple[int, str]] = iter(enumerate(urls))
-
-    try:
-        n_workers = max(1, min(config.concurrency, len(urls)))
-        await asyncio.gather(
-            *(
-                drain_async(fetch_once, work, config, meter.t0, records, on_record)
-                for _ in range(n_workers)
-            )
-        )
-    finally:
-        close()
-    return meter.result("tornado", config, records, gauge.peak, extra={"client": client})
-
-
 def default_client() -> str:
-    """``$CONCUR_TORNADO_CLIENT`` when set, else ``curl`` if pycurl imports, else ``simple``."""
-    chosen = os.environ.get(CLIENT_ENV, "").strip().lower()
-    if chosen:
-        return chosen
+    """``curl`` if pycurl imports, else ``simple``."""
     try:
         import pycurl  # noqa: F401
     except ImportError:
@@ -423,104 +340,71 @@ def default_client() -> str:
     return "curl"
 
 
-def _choose(client: str | None) -> str:
-    chosen = client or default_client()
-    if chosen not in CLIENTS:
-        raise EngineUnavailable(f"tornado client {chosen!r}: choose one of {', '.join(CLIENTS)}")
-    return chosen
+class Fetcher:
+    """``await fetch(url) -> Attempt`` with Tornado's ``AsyncHTTPClient`` (an async context).
 
+    ``client`` is ``curl`` or ``simple`` (default: :func:`default_client`).
+    """
 
-def _answer(response: HTTPResponse, url: str, seen: _Transfer, config: CrawlConfig) -> Outcome:
-    """The outcome of an attempt that got an answer (whatever its status)."""
-    final = _final_url(response, url)
-    status = response.code
-    limit = config.max_body
-    if seen.too_large:
-        return Outcome(status, limit, ErrorKind.TOO_LARGE, f"body over {limit} bytes", None, final)
-    if 300 <= status < 400 and seen.location:
-        detail = f"too many redirects (more than {config.max_redirects})"
-        return Outcome(status, seen.nbytes, ErrorKind.OTHER, detail, None, final)
-    outcome = outcome_for_status(status, seen.nbytes, final)
-    if status == 429 or status == 503:
-        outcome.retry_after = seen.retry_after
-    return outcome
+    def __init__(
+        self, config: CrawlConfig, *, redirects: bool, keep_body: bool, client: str | None = None
+    ) -> None:
+        chosen = client or default_client()
+        if chosen not in CLIENTS:
+            raise EngineUnavailable(
+                f"tornado client {chosen!r}: choose one of {', '.join(CLIENTS)}"
+            )
+        self.config = config
+        self.redirects = redirects
+        self.keep_body = keep_body
+        self.client = chosen
+        self.variant = {"client": chosen}
+        self.headers = {"User-Agent": config.user_agent, **dict(config.headers)}
 
+    async def __aenter__(self) -> Fetcher:
+        self.http, self.callbacks, self._close = _make_client(self.config, self.client)
+        return self
 
-def run(
-    urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = None, client: str | None = None
-) -> CrawlResult:
-    """Run :func:`crawl` on a fresh event loop; ``client`` defaults to :func:`default_client`."""
-    chosen = _choose(client)
-    with asyncio.Runner() as runner:
-        # The coroutine object itself; the book passed a functools.partial here.
-        return runner.run(crawl(urls, config, on_record, chosen))
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._close()
 
-
-def run_curl(urls: Sequence[str], config: CrawlConfig, on_record: OnRecord = None) -> CrawlResult:
-    """The same engine with libcurl's client (needs pycurl): a variant, not a copy."""
-    return replace(run(urls, config, on_record, client="curl"), engine="tornado-curl")
-
-
-# --- crawl mode: follow links (see concur.engines.crawling) ------------------------------
-
-
-async def follow_async(
-    plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord = None, client: str = "simple"
-) -> CrawlResult:
-    """Crawl ``plan`` with ``config.concurrency`` coroutines sharing one Tornado client."""
-    from concur.crawl import Page
-    from concur.engines.crawling import crawl_run, drive_async, result_of
-
-    meter = Meter()
-    gauge = InFlight()
-    http, callbacks, close = _make_client(config, client)
-    headers = {"User-Agent": config.user_agent, **dict(config.headers)}
-    seconds = config.timeout
-    limit = config.max_body
-
-    async def fetch(job: Job) -> Page:
-        seen = _Transfer(keep_body=True)
+    async def fetch(self, url: str) -> Attempt:
+        config = self.config
+        seconds = config.timeout
+        seen = _Transfer(keep_body=self.keep_body)
         request = HTTPRequest(
-            job.url,
-            headers=headers,
+            url,
+            headers=self.headers,  # fetch() copies them before adding Host, Connection...
             connect_timeout=seconds,
             request_timeout=seconds,
-            follow_redirects=False,  # the scheduler turns a Location into a new URL
+            follow_redirects=self.redirects,
+            max_redirects=config.max_redirects,
             decompress_response=True,
-            **callbacks(seen),
+            **self.callbacks(seen),
         )
-        gauge.enter()
         try:
-            response = await http.fetch(request, raise_error=False)
-        except Exception as exc:  # mapped to the page's error kind, never raised further
-            o = classify(exc, seen)
-            return Page(o.status, None, o.nbytes, error=o.error, detail=o.detail)
-        finally:
-            gauge.leave()
+            response = await self.http.fetch(request, raise_error=False)
+        except Exception as exc:  # mapped to an error kind, never raised further
+            attempt = classify(exc, seen)
+        else:
+            attempt = self._answer(response, url, seen)
+        return attempt._replace(resent=seen.resent) if seen.resent else attempt
+
+    def _answer(self, response: HTTPResponse, url: str, seen: _Transfer) -> Attempt:
+        """The attempt that got an answer (whatever its status)."""
+        final = response.effective_url or ""
+        final = final if final != url else ""
         status = response.code
         if seen.too_large:
-            detail = f"body over {limit} bytes"
-            return Page(
-                status, None, limit, seen.content_type, error=ErrorKind.TOO_LARGE, detail=detail
-            )
-        body = bytes(seen.body or b"")
+            return too_large(status, self.config.max_body, final)
+        if self.redirects and 300 <= status < 400 and seen.location:
+            detail = f"too many redirects (more than {self.config.max_redirects})"
+            return failure(ErrorKind.OTHER, detail, status, seen.nbytes)._replace(final_url=final)
+        retry_after = seen.retry_after if status in (429, 503) else None
+        if seen.body is None:
+            return answer(status, seen.nbytes, retry_after=retry_after, final_url=final)
         location = seen.location or response.headers.get("Location", "")
         ctype = seen.content_type or response.headers.get("Content-Type", "")
-        return Page(status, body, len(body), ctype, location, seen.retry_after)
-
-    try:
-        with crawl_run(plan, config, on_record) as (scheduler, records):
-            await drive_async(scheduler, fetch, config.concurrency, meter.t0)
-            name = "tornado" if client == "simple" else "tornado-curl"
-            return result_of(name, config, meter, scheduler, records, gauge.peak, client=client)
-    finally:
-        close()
-
-
-def follow(
-    plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord = None, client: str | None = None
-) -> CrawlResult:
-    """Crawl mode on a fresh event loop; ``client`` defaults to :func:`default_client`."""
-    chosen = _choose(client)
-    with asyncio.Runner() as runner:
-        return runner.run(follow_async(plan, config, on_record, chosen))
+        return answer(status, len(seen.body), bytes(seen.body), ctype, location, retry_after, final)

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import IO
 
 from concur.crawl.frontier import PAGE, Candidate, Job
+from concur.errors import StoreExistsError
 from concur.records import ErrorKind, FetchRecord
 
 __all__ = ["SqliteStore", "StoreExistsError"]
@@ -82,10 +83,6 @@ CREATE TABLE IF NOT EXISTS results (
 """
 _VERSION = "1"
 QUEUED, DONE = 0, 2
-
-
-class StoreExistsError(Exception):
-    """The file already holds a crawl, and ``resume`` was not asked for."""
 
 
 class SqliteStore:
@@ -333,6 +330,22 @@ class SqliteStore:
             yield FetchRecord(
                 rowid - 1, url, status, nbytes, kind, attempts, start, end, detail, final
             )
+
+    @staticmethod
+    def first_url(path: str | os.PathLike[str]) -> str | None:
+        """The first URL admitted to the crawl in the file at ``path``, read without
+        opening it as a store (nothing is created or changed); None when the file is
+        missing, is not a crawl file, or holds no URL yet."""
+        uri = Path(path).absolute().as_uri() + "?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True)
+            try:
+                row = conn.execute("SELECT url FROM urls ORDER BY id LIMIT 1").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return None
+        return str(row[0]) if row else None
 
     def export_jsonl(self, dest: str | os.PathLike[str] | IO[str]) -> int:
         """Write every result as one JSON object per line; returns the number written."""

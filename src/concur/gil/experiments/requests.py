@@ -11,8 +11,6 @@ own fresh interpreter and calls that engine's in-process ``crawl`` there.
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import time
 from pathlib import Path
@@ -88,21 +86,18 @@ def _crawler(engine: str) -> Any:
     if engine == "gevent":
         try:
             from concur.engines import gevent_engine
-
-            inner = gevent_engine.crawl  # the engine's own crawl, in this patched process
-        except (ImportError, AttributeError) as exc:
+            from concur.engines.jobs import ListJob
+        except ImportError as exc:
             return f"gevent engine unavailable here: {exc}"
 
         def run_gevent(urls: list[str], config: Any) -> tuple[float, int, list[list[float]]]:
-            out = io.BytesIO()
-            t0 = time.perf_counter()
-            done = inner(urls, config, t0, out)
-            rows = [json.loads(line) for line in out.getvalue().splitlines()]
-            ok = sum(1 for r in rows if r[3] is None)
-            return done["wall_s"], ok, [[r[5], r[6]] for r in sorted(rows, key=lambda r: r[0])]
+            # the blocking driver on greenlets, in this process (patched by the experiment)
+            result = gevent_engine.run_here("gevent", ListJob(urls, config, None), config)
+            return result.wall_s, result.ok, [[r.start, r.end] for r in result.records]
 
         return run_gevent
-    from concur.engines import EngineUnavailable, get_engine
+    from concur.engines import get_engine
+    from concur.errors import EngineUnavailable
 
     try:
         runner = get_engine(engine)

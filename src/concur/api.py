@@ -1,0 +1,79 @@
+"""The front door for Python: both jobs, any engine, with its options, in two functions.
+
+>>> import concur
+>>> result = concur.fetch(urls, concurrency=100)                      # doctest: +SKIP
+>>> result = concur.fetch(urls, engine="tornado", client="simple")    # doctest: +SKIP
+>>> result = concur.crawl("https://example.org/", engine="uvloop", max_depth=2)  # doctest: +SKIP
+>>> result.ok, result.wall_s, result.records[0]                       # doctest: +SKIP
+
+Both are synchronous and return a :class:`~concur.records.CrawlResult`; they also work
+inside a running event loop (a Jupyter notebook), where the async engines run their
+own loop in a thread.  Keyword arguments that are fields of
+:class:`~concur.records.CrawlConfig` (``concurrency``, ``timeout``, ``retries`` ...)
+build the config when none is given; the rest are the engine's options
+(:func:`concur.get_engine` lists what each takes).  For a crawl, fields of
+:class:`~concur.crawl.plan.CrawlPlan` and :class:`~concur.crawl.CrawlOptions` are
+accepted the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import fields, replace
+from typing import Any
+
+from concur.crawl.plan import CrawlPlan
+from concur.crawl.scheduler import CrawlOptions
+from concur.engines import get_engine
+from concur.records import CrawlConfig, CrawlResult, FetchRecord
+
+__all__ = ["crawl", "fetch"]
+
+OnRecord = Callable[[FetchRecord], None] | None
+
+
+def _take(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+
+
+def _config(config: CrawlConfig | None, kwargs: dict[str, Any]) -> CrawlConfig:
+    given = _take(CrawlConfig, kwargs)
+    return replace(config or CrawlConfig(), **given)
+
+
+def fetch(
+    urls: Iterable[str],
+    config: CrawlConfig | None = None,
+    *,
+    engine: str = "asyncio",
+    on_record: OnRecord = None,
+    **kwargs: Any,
+) -> CrawlResult:
+    """Fetch every URL as given with ``engine``: one record per input URL, in input order."""
+    config = _config(config, kwargs)
+    return get_engine(engine, **kwargs).fetch(list(urls), config, on_record)
+
+
+def crawl(
+    seeds: CrawlPlan | str | Iterable[str],
+    config: CrawlConfig | None = None,
+    *,
+    engine: str = "asyncio",
+    on_record: OnRecord = None,
+    **kwargs: Any,
+) -> CrawlResult:
+    """Crawl from ``seeds`` (or a whole :class:`CrawlPlan`) by following links."""
+    config = _config(config, kwargs)
+    plan = (
+        seeds
+        if isinstance(seeds, CrawlPlan)
+        else CrawlPlan(tuple([seeds] if isinstance(seeds, str) else seeds))
+    )
+    options = _take(CrawlOptions, kwargs)
+    if options:
+        plan = replace(plan, options=replace(plan.options, **options))
+    given = _take(CrawlPlan, kwargs)
+    if given:
+        plan = replace(plan, **given)
+    return get_engine(engine, **kwargs).crawl(plan, config, on_record)

@@ -1,0 +1,82 @@
+"""One HTTP attempt as a value: what an engine reports, whatever its library or job.
+
+An engine's fetcher turns one GET into an :class:`Attempt`; everything after that —
+is it a usable answer, is it retried and when, what record it becomes, which links it
+holds — is decided once, by the job that asked for it (a URL list or a crawl's
+scheduler), never by the engine.  So the value carries what those rules need and no
+more: the status, the few headers they read (``Location`` for redirects in a crawl,
+``Retry-After`` for backoff, ``Content-Type`` for link extraction), the body or only
+its size, an error kind with a one-line detail, and the requests the HTTP library
+re-sent by itself (libcurl does, once, when a reused connection dies unanswered: the
+record's attempts count what the server saw).
+
+A named tuple, like :class:`~concur.crawl.frontier.Job`: one is made per request, so
+making one must be cheap, and the child-process driver pickles it across a pipe.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from concur.records import ErrorKind
+
+__all__ = ["Attempt", "answer", "failure", "one_line", "too_large"]
+
+
+class Attempt(NamedTuple):
+    """The outcome of one attempt at one URL, before retries are decided."""
+
+    status: int | None = None  # None when no HTTP answer came
+    nbytes: int = 0  # body bytes received (after decompression)
+    error: ErrorKind | None = None  # None: a usable answer; HTTP for a status >= 400
+    detail: str = ""  # one line on the error
+    body: bytes | None = None  # the body, when the job asked to keep it
+    content_type: str = ""  # the Content-Type header (kept with the body)
+    location: str = ""  # the Location header of a 3xx not followed
+    retry_after: str | None = None  # the Retry-After header of a 429 or 503, as sent
+    final_url: str = ""  # after redirects the library followed, when it differs
+    resent: int = 0  # requests the library re-sent on its own within this attempt
+
+
+def answer(
+    status: int,
+    nbytes: int,
+    body: bytes | None = None,
+    content_type: str = "",
+    location: str = "",
+    retry_after: str | None = None,
+    final_url: str = "",
+) -> Attempt:
+    """An HTTP answer: usable below 400, an :attr:`ErrorKind.HTTP` error from 400 on."""
+    if status >= 400:
+        return Attempt(
+            status,
+            nbytes,
+            ErrorKind.HTTP,
+            f"HTTP {status}",
+            body,
+            content_type,
+            location,
+            retry_after,
+            final_url,
+        )
+    return Attempt(status, nbytes, None, "", body, content_type, location, retry_after, final_url)
+
+
+def failure(kind: ErrorKind, detail: str, status: int | None = None, nbytes: int = 0) -> Attempt:
+    """An attempt that failed with ``kind`` (``status`` if the answer had begun)."""
+    return Attempt(status, nbytes, kind, detail)
+
+
+def too_large(status: int | None, limit: int, final_url: str = "") -> Attempt:
+    """A body over ``limit`` bytes: the answer is dropped, its status kept."""
+    return Attempt(
+        status, limit, ErrorKind.TOO_LARGE, f"body over {limit} bytes", final_url=final_url
+    )
+
+
+def one_line(exc: BaseException) -> str:
+    """``ExcType: message`` on one line, for an attempt's detail."""
+    text = " ".join(str(exc).split())
+    name = type(exc).__name__
+    return f"{name}: {text}"[:300] if text else name

@@ -1,0 +1,121 @@
+"""The blocking driver: N threads, each calling a blocking fetcher, run a job.
+
+Used by the engines whose library blocks (serial and threads with requests) and, inside
+gevent's patched child process, by gevent, where ``threading.Thread`` *is* a greenlet.
+The job is single-threaded, so the threads share it through :class:`Locked`: one lock
+(a condition) around ``next`` and ``complete``.  A completion wakes one waiting thread,
+and a thread that got a task wakes the next, so a burst of new work reaches as many
+threads as it needs without waking them all.  The thread that calls :func:`drive_threads`
+is one of the workers: serial is this driver with one worker and no thread at all.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from concur.attempt import Attempt, failure, one_line
+from concur.crawl.frontier import Job
+from concur.engines.jobs import Work
+from concur.engines.meter import InFlight, Meter
+from concur.records import CrawlConfig, CrawlResult, ErrorKind
+
+__all__ = ["Locked", "drive_threads", "run_threads"]
+
+
+class Locked:
+    """A thread-safe, blocking front on a job: :meth:`take` waits until a task may start."""
+
+    def __init__(self, work: Work, clock: Callable[[], float]) -> None:
+        self.work = work
+        self.clock = clock
+        self._cond = threading.Condition()
+        self._stopped = False
+
+    def take(self) -> Job | None:
+        """The next task, once one may start; None when the job is over or stopped."""
+        with self._cond:
+            while not self._stopped:
+                nxt = self.work.next(self.clock())
+                if nxt is None:
+                    self._cond.notify_all()  # finished: release every worker
+                    return None
+                if isinstance(nxt, float):
+                    self._cond.wait(None if nxt == math.inf else nxt)
+                    continue
+                self._cond.notify()  # there may be more: pass the baton
+                return nxt
+            return None
+
+    def complete(self, task: Job, attempt: Attempt) -> None:
+        with self._cond:
+            self.work.complete(task, attempt, self.clock())
+            self._cond.notify()
+
+    def stop(self) -> None:
+        """Make every :meth:`take`, waiting or to come, return None (a worker failed)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+
+def drive_threads(
+    work: Work,
+    fetch: Callable[[str], Attempt],
+    workers: int,
+    t0: float,
+    gauge: InFlight,
+) -> None:
+    """Run ``work`` to its end with ``workers`` threads (this one among them)."""
+    front = Locked(work, clock=lambda: time.perf_counter() - t0)
+    failures: list[BaseException] = []
+
+    def loop() -> None:
+        try:
+            while (task := front.take()) is not None:
+                gauge.enter()
+                try:
+                    attempt = fetch(task.url)
+                except Exception as exc:  # a library error the fetcher did not map
+                    attempt = failure(ErrorKind.OTHER, one_line(exc))
+                finally:
+                    gauge.leave()
+                front.complete(task, attempt)
+        except BaseException as exc:  # a bug, a failing on_record, Ctrl-C: stop everyone
+            failures.append(exc)  # raised below, in the caller's thread
+            front.stop()
+
+    others = [
+        threading.Thread(target=loop, name=f"concur-{i}", daemon=True)
+        for i in range(1, max(1, workers))
+    ]
+    for thread in others:
+        thread.start()
+    try:
+        loop()
+    finally:
+        for thread in others:
+            thread.join()
+    if failures:
+        raise failures[0]
+
+
+def run_threads(
+    name: str,
+    fetcher: Callable[..., Any],
+    options: dict[str, Any],
+    work: Work,
+    config: CrawlConfig,
+    workers: int | None = None,
+) -> CrawlResult:
+    """Run ``work`` on ``workers`` threads (default: what the job is worth, up to C)."""
+    meter = Meter()
+    n = work.workers(config.concurrency if workers is None else workers)
+    gauge = InFlight(threadsafe=n > 1)
+    with fetcher(config, redirects=work.redirects, keep_body=work.keep_body, **options) as client:
+        drive_threads(work, client.fetch, n, meter.t0, gauge)
+    extra = {**client.variant, **work.extra()}
+    return meter.result(name, config, work.records, gauge.peak, extra=extra)

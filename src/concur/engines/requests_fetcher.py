@@ -1,0 +1,313 @@
+"""One attempt at a URL with ``requests``: the fetcher of the serial, threads and processes engines.
+
+The three engines differ only in how many of these attempts run at once and where (one
+thread, C threads, P processes of C/P threads); everything about *one* attempt lives
+here, once:
+
+* :class:`Fetcher` — ``fetch(url) -> Attempt``: a keep-alive ``requests.Session`` per
+  thread (requests does not promise that a Session is thread-safe, psf/requests#2766),
+  configured from the :class:`~concur.records.CrawlConfig` (User-Agent, headers,
+  redirect cap, no hidden retries, no proxy or ``.netrc`` lookups from the
+  environment); it streams the body and stops at ``max_body``;
+* :class:`Watchdog` — a whole-request timeout, which requests does not have;
+* errors are mapped by :func:`concur.engines.urllib3_errors.classify`, shared with gevent.
+
+Why a watchdog: requests' ``timeout`` bounds each *socket operation* (the connect, then
+every single ``recv``), not the request.  A server that sends its headers and then one
+byte a second never trips it: ``/drip?bytes=10&duration=3000`` takes 3 s with
+``timeout=1``, and so do ten slow redirect hops.  ``CrawlConfig.timeout`` promises
+"connect to last byte", as ``aiohttp.ClientTimeout(total=...)`` gives the asyncio engine.
+So each attempt arms a deadline with one watchdog thread; when it passes, the watchdog
+shuts the attempt's socket down (``shutdown(2)`` wakes a thread blocked in ``recv`` at
+once, whatever it is reading) and the attempt becomes a TIMEOUT.  The connection
+classes below tell the watchdog which socket the attempt is using, hop by hop, and cap
+the connect timeout at the time left.  The watchdog sleeps until the earliest deadline,
+so in a healthy crawl it wakes about once per ``timeout`` seconds: arming and disarming
+cost a lock and a set operation per attempt.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+import requests
+import requests.adapters
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from concur.attempt import Attempt, answer, failure, too_large
+from concur.engines.urllib3_errors import classify
+from concur.records import CrawlConfig, ErrorKind
+
+__all__ = ["Fetcher", "Watchdog"]
+
+CHUNK = 64 * 1024  # bytes per read of a streamed body
+
+
+# -- the whole-request deadline ----------------------------------------------------------
+
+
+class Watch:
+    """The deadline of one attempt and the connection it is using right now."""
+
+    __slots__ = ("deadline", "conn", "expired")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.conn: HTTPConnection | None = None
+        self.expired = False
+
+    def cut(self) -> None:
+        """Called by the watchdog (under its lock) when the deadline has passed."""
+        self.expired = True
+        sock = getattr(self.conn, "sock", None)
+        if sock is not None:
+            try:  # the plain socket's shutdown, also under a TLS socket: it acts on the fd
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:  # already closed by its thread
+                pass
+
+
+class Watchdog:
+    """One thread that enforces the deadlines of the attempts of a run (or of a process).
+
+    Use as a context manager; the thread starts at the first :meth:`arm` and stops on exit.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._armed: set[Watch] = set()
+        self._wake_at = math.inf  # when the thread will look next (inf: asleep until notified)
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    def arm(self, timeout: float) -> Watch:
+        watch = Watch(time.perf_counter() + timeout)
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="watchdog", daemon=True)
+                self._thread.start()
+            self._armed.add(watch)
+            if watch.deadline < self._wake_at:  # sooner than the thread planned to look
+                self._wake_at = watch.deadline
+                self._cond.notify()
+        return watch
+
+    def disarm(self, watch: Watch) -> bool:
+        """Forget ``watch``; True if its deadline passed first (the attempt timed out)."""
+        with self._cond:
+            self._armed.discard(watch)
+            return watch.expired
+
+    def _loop(self) -> None:
+        with self._cond:
+            while not self._closing:
+                now = time.perf_counter()
+                nearest = math.inf
+                for watch in list(self._armed):
+                    if watch.deadline <= now:
+                        self._armed.discard(watch)
+                        watch.cut()
+                    elif watch.deadline < nearest:
+                        nearest = watch.deadline
+                self._wake_at = nearest
+                self._cond.wait(None if nearest == math.inf else nearest - now)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> Watchdog:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+_current = threading.local()  # .watch: the Watch of the attempt this thread is making
+
+
+class _DeadlineExceeded(TimeoutError):
+    """Raised inside urllib3 when a hop starts after the attempt's deadline."""
+
+
+def _enforce(conn: HTTPConnection) -> None:
+    """Tell this thread's watch which connection the attempt uses; cap the connect timeout."""
+    watch: Watch | None = getattr(_current, "watch", None)
+    if watch is None:
+        return
+    watch.conn = conn
+    if watch.expired:  # the deadline passed between hops or while the socket was connecting
+        raise _DeadlineExceeded("the request's deadline passed")
+    left = watch.deadline - time.perf_counter()
+    if isinstance(conn.timeout, int | float):
+        conn.timeout = max(0.001, min(conn.timeout, left))
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        _enforce(self)
+        super().connect()
+        _enforce(self)  # expired while connecting: the watchdog saw no socket to shut down
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _enforce(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        _enforce(self)
+        super().connect()
+        _enforce(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _enforce(self)
+        super().request(*args, **kwargs)
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter with connections that report to the watchdog."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+# -- one attempt -------------------------------------------------------------------------
+
+
+def new_session(config: CrawlConfig) -> requests.Session:
+    """A keep-alive session that sends the config's headers and follows its redirect cap.
+
+    ``max_retries=0``: urllib3 never retries behind our back, so the server sees exactly
+    the attempts the records count (retries are the job's, the same on every engine).
+    ``trust_env=False``: no proxy, ``.netrc`` or CA variables read from the environment
+    on every request — aiohttp's default too.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.max_redirects = config.max_redirects
+    session.headers["User-Agent"] = config.user_agent
+    session.headers.update(dict(config.headers))
+    adapter = _Adapter(max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class Fetcher:
+    """``fetch(url) -> Attempt`` with requests, from any number of threads.
+
+    Each thread gets a session of its own the first time it fetches (a thread-local),
+    so one fetcher serves a whole pool; :meth:`close` closes every session it made.
+    """
+
+    variant: dict[str, Any] = {}
+
+    def __init__(self, config: CrawlConfig, *, redirects: bool, keep_body: bool) -> None:
+        self.config = config
+        self.redirects = redirects
+        self.keep_body = keep_body
+        self.watchdog = Watchdog()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+        # requests' timeout is per socket operation; the watchdog bounds the whole attempt
+        self._socket_timeout = (config.timeout, config.timeout)
+
+    def _session(self) -> requests.Session:
+        session = new_session(self.config)
+        with self._lock:
+            self._sessions.append(session)
+        self._local.session = session
+        return session
+
+    def fetch(self, url: str) -> Attempt:
+        watch = self.watchdog.arm(self.config.timeout)
+        _current.watch = watch
+        try:
+            attempt = self._get(url)
+        except Exception as exc:  # mapped to an error kind, never raised further
+            attempt = classify(exc)
+        finally:
+            _current.watch = None
+            expired = self.watchdog.disarm(watch)
+        if expired:  # whatever the cut socket made the library say, the cause is the deadline
+            return failure(
+                ErrorKind.TIMEOUT, f"no complete answer within {self.config.timeout:g} s"
+            )
+        return attempt
+
+    def _get(self, url: str) -> Attempt:
+        session = getattr(self._local, "session", None) or self._session()
+        limit = self.config.max_body
+        with session.get(
+            url, stream=True, timeout=self._socket_timeout, allow_redirects=self.redirects
+        ) as resp:
+            status = resp.status_code
+            headers = resp.headers
+            final = resp.url if resp.history else ""
+            length = headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > limit and "Content-Encoding" not in headers:
+                return too_large(status, limit, final)  # announced: no need to read it
+            body = bytearray() if self.keep_body else None
+            nbytes = 0
+            try:
+                for piece in resp.iter_content(CHUNK):  # decompressed, as aiohttp's
+                    nbytes += len(piece)
+                    if nbytes > limit:
+                        return too_large(status, limit, final)
+                    if body is not None:
+                        body += piece
+            except Exception as exc:  # the answer began: keep its status and what arrived
+                broken = classify(exc)
+                kind = ErrorKind.TRUNCATED if broken.error is ErrorKind.RESET else broken.error
+                return failure(kind or ErrorKind.OTHER, broken.detail, status, nbytes)
+            if body is None:
+                return answer(
+                    status, nbytes, retry_after=headers.get("Retry-After"), final_url=final
+                )
+            return answer(
+                status,
+                nbytes,
+                bytes(body),
+                headers.get("Content-Type", ""),
+                headers.get("Location", ""),
+                headers.get("Retry-After"),
+                final,
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self.watchdog.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

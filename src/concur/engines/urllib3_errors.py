@@ -1,0 +1,99 @@
+"""urllib3's exceptions as error kinds, once: for requests (serial, threads, processes) and gevent.
+
+requests wraps urllib3, which wraps ``http.client`` and socket errors, each layer in its
+own way — ``ConnectionError(MaxRetryError(reason=NewConnectionError(...)))``,
+``ChunkedEncodingError(ProtocolError(msg, IncompleteRead(...)))`` — and gevent's engine
+meets the same urllib3 exceptions unwrapped.  The innermost error is the informative
+one, so :func:`classify` walks the whole chain (causes, contexts, ``.reason``,
+exceptions in ``.args``) and decides in one order of precedence for both.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+from collections.abc import Iterator
+
+import requests
+import urllib3.exceptions as u3
+
+from concur.attempt import Attempt, failure, one_line
+from concur.engines.oserrors import RESET_ERRNOS, os_kind
+from concur.records import ErrorKind
+
+__all__ = ["classify"]
+
+R = requests.exceptions
+
+_INVALID_URL = (
+    R.InvalidURL,
+    R.MissingSchema,
+    R.InvalidSchema,
+    R.URLRequired,
+    u3.LocationValueError,
+)
+_TIMEOUTS = (R.Timeout, u3.TimeoutError, TimeoutError)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps, outermost first (breadth first, each once)."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo and len(seen) < 20:
+        e = todo.pop(0)
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        inner = [getattr(e, "reason", None), e.__cause__, e.__context__, *e.args]
+        todo += [x for x in inner if isinstance(x, BaseException)]
+
+
+def classify(exc: BaseException) -> Attempt:
+    """Map a requests/urllib3/http.client/socket exception to concur's error kinds."""
+    chain = list(_chain(exc))
+    # requests' exceptions are OSErrors too, but they only wrap the real one
+    os_errors = [
+        x for x in chain if isinstance(x, OSError) and not isinstance(x, R.RequestException)
+    ]
+
+    def find(*types: type[BaseException]) -> BaseException | None:
+        return next((e for e in chain if isinstance(e, types)), None)
+
+    def out(kind: ErrorKind, cause: BaseException | None = None) -> Attempt:
+        return failure(kind, one_line(cause if cause is not None else exc))
+
+    if e := find(*_INVALID_URL):
+        return out(ErrorKind.INVALID_URL, e)
+    if e := find(R.TooManyRedirects, u3.ResponseError):  # "too many redirects"
+        return out(ErrorKind.OTHER, e)
+    # before timeouts: urllib3's NewConnectionError subclasses ConnectTimeoutError
+    if e := find(socket.gaierror, u3.NameResolutionError):
+        return out(ErrorKind.DNS, e)
+    if e := find(ConnectionRefusedError):
+        return out(ErrorKind.REFUSED, e)
+    if e := next(
+        (x for x in chain if isinstance(x, _TIMEOUTS) and not isinstance(x, u3.NewConnectionError)),
+        None,
+    ):
+        return out(ErrorKind.TIMEOUT, e)
+    bad = find(u3.InvalidChunkLength)
+    if bad is not None and getattr(bad, "length", b"").strip():
+        return out(ErrorKind.PROTOCOL, bad)  # a chunk size line that is not one
+    if e := find(http.client.IncompleteRead):  # urllib3's own and InvalidChunkLength too
+        return out(ErrorKind.TRUNCATED, e)  # the body ended before its length
+    if isinstance(exc, R.ChunkedEncodingError):  # broke off inside the body
+        return out(ErrorKind.TRUNCATED, os_errors[0] if os_errors else None)
+    if e := find(http.client.RemoteDisconnected):  # closed before a status line: a subclass
+        return out(ErrorKind.RESET, e)  # of BadStatusLine, so it is tested first
+    if e := find(http.client.HTTPException, u3.DecodeError):
+        return out(ErrorKind.PROTOCOL, e)  # BadStatusLine, LineTooLong, bad gzip...
+    if e := next((x for x in os_errors if x.errno in RESET_ERRNOS), None):
+        return out(ErrorKind.RESET, e)
+    if e := find(R.SSLError, u3.SSLError, u3.NewConnectionError):
+        return out(ErrorKind.CONNECT, e)  # TLS handshake, unreachable network...
+    if os_errors:
+        return out(os_kind(os_errors[-1]), os_errors[-1])
+    if isinstance(exc, R.ConnectionError | u3.ProtocolError):
+        return out(ErrorKind.CONNECT)
+    return out(ErrorKind.OTHER)  # InvalidHeader, a bug: the detail says which
