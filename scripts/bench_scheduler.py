@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from concur.crawl.frontier import Job
 from concur.attempt import Attempt, answer
+from concur.crawl.frontier import Job
 from concur.crawl.scheduler import CrawlOptions, Scheduler
 from concur.crawl.scope import Scope
 from concur.records import CrawlConfig
@@ -115,9 +115,7 @@ def main() -> None:
     ap.add_argument("--hosts", type=int, default=50)
     ap.add_argument("--links", type=int, default=20, help="links per page")
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument(
-        "--scenarios", default="core,html,sqlite,sqlite-1", help="comma-separated"
-    )
+    ap.add_argument("--scenarios", default="core,html,sqlite,sqlite-1", help="comma-separated")
     args = ap.parse_args()
     print(f"{args.pages} pages on {args.hosts} hosts, {args.links} links per page")
     print(f"{'scenario':10} {'pages':>7} {'us/page (median)':>17} {'min':>7} {'max':>7}")

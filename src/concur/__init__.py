@@ -4,20 +4,45 @@ The front door: fetch a list of URLs or crawl a site, with any engine, and get r
 
 >>> import concur                                                     # doctest: +SKIP
 >>> result = concur.fetch(urls, engine="threads", concurrency=50)
->>> result = concur.crawl("https://example.org/", engine="uvloop", max_pages=500)
+>>> result = concur.follow("https://example.org/", engine="uvloop", max_pages=500)
 >>> result.ok, result.wall_s
 
 :func:`get_engine` gives an engine with its options to run many times;
 :func:`available_engines` says which are installed.  Every exception concur raises is
 a :class:`ConcurError` (see :mod:`concur.errors`).
+
+The names load on first use (PEP 562), so ``import concur.records`` in a worker
+process or ``concur --help`` does not pay for the crawler's parsers.
 """
 
-from concur.api import crawl, fetch
-from concur.crawl.plan import CrawlPlan
-from concur.crawl.scheduler import CrawlOptions
-from concur.engines import Engine, available_engines, get_engine
-from concur.errors import ConcurError, EngineUnavailable
-from concur.records import CrawlConfig, CrawlResult, ErrorKind, FetchRecord
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concur.api import fetch, follow
+    from concur.crawl.plan import CrawlPlan
+    from concur.crawl.scheduler import CrawlOptions
+    from concur.engines import Engine, available_engines, get_engine
+    from concur.errors import ConcurError, EngineUnavailable
+    from concur.records import CrawlConfig, CrawlResult, ErrorKind, FetchRecord
+
+_WHERE = {
+    "ConcurError": "concur.errors",
+    "CrawlConfig": "concur.records",
+    "CrawlOptions": "concur.crawl.scheduler",
+    "CrawlPlan": "concur.crawl.plan",
+    "CrawlResult": "concur.records",
+    "Engine": "concur.engines",
+    "EngineUnavailable": "concur.errors",
+    "ErrorKind": "concur.records",
+    "FetchRecord": "concur.records",
+    "available_engines": "concur.engines",
+    "fetch": "concur.api",
+    "follow": "concur.api",
+    "get_engine": "concur.engines",
+}
 
 __all__ = [
     "ConcurError",
@@ -30,8 +55,21 @@ __all__ = [
     "ErrorKind",
     "FetchRecord",
     "available_engines",
-    "crawl",
     "fetch",
+    "follow",
     "get_engine",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'concur' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -3,10 +3,12 @@
 >>> import concur
 >>> result = concur.fetch(urls, concurrency=100)                      # doctest: +SKIP
 >>> result = concur.fetch(urls, engine="tornado", client="simple")    # doctest: +SKIP
->>> result = concur.crawl("https://example.org/", engine="uvloop", max_depth=2)  # doctest: +SKIP
+>>> result = concur.follow("https://example.org/", engine="uvloop", max_depth=2)  # doctest: +SKIP
 >>> result.ok, result.wall_s, result.records[0]                       # doctest: +SKIP
 
-Both are synchronous and return a :class:`~concur.records.CrawlResult`; they also work
+:func:`fetch` takes the URLs as given; :func:`follow` crawls from seeds by following
+links, as ``concur crawl --follow`` does.  Both are synchronous and return a
+:class:`~concur.records.CrawlResult`; they also work
 inside a running event loop (a Jupyter notebook), where the async engines run their
 own loop in a thread.  Keyword arguments that are fields of
 :class:`~concur.records.CrawlConfig` (``concurrency``, ``timeout``, ``retries`` ...)
@@ -27,7 +29,7 @@ from concur.crawl.scheduler import CrawlOptions
 from concur.engines import get_engine
 from concur.records import CrawlConfig, CrawlResult, FetchRecord
 
-__all__ = ["crawl", "fetch"]
+__all__ = ["fetch", "follow"]
 
 OnRecord = Callable[[FetchRecord], None] | None
 
@@ -55,7 +57,7 @@ def fetch(
     return get_engine(engine, **kwargs).fetch(list(urls), config, on_record)
 
 
-def crawl(
+def follow(
     seeds: CrawlPlan | str | Iterable[str],
     config: CrawlConfig | None = None,
     *,
@@ -63,7 +65,10 @@ def crawl(
     on_record: OnRecord = None,
     **kwargs: Any,
 ) -> CrawlResult:
-    """Crawl from ``seeds`` (or a whole :class:`CrawlPlan`) by following links."""
+    """Crawl from ``seeds`` (or a whole :class:`CrawlPlan`) by following links.
+
+    (Named for ``concur crawl --follow``: ``concur.crawl`` is the package of crawl rules.)
+    """
     config = _config(config, kwargs)
     plan = (
         seeds

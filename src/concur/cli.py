@@ -1,8 +1,13 @@
 """``concur``: one subcommand per job; this module parses and delegates, nothing else.
 
-Each command lives in :mod:`concur.commands` as a module with ``add_arguments(parser)``
-and ``run(args) -> int``; its heavy imports happen inside ``run``, so ``concur --help``
-stays instant and a missing optional dependency only affects the command that needs it.
+Each command lives in :mod:`concur.commands` as a module with ``DESCRIPTION`` (plain
+text for ``--help``), ``add_arguments(parser)`` and ``run(args) -> int``; its heavy
+imports happen inside ``run``, so ``concur --help`` stays instant and a missing optional
+dependency only affects the command that needs it.
+
+Errors reach the user as one line and exit status 2: usage errors from argparse (see
+:class:`Parser`), and any :class:`~concur.errors.ConcurError` a command lets through
+(a missing engine library, with its pip line; a crawl file that cannot be used).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 COMMANDS = {
-    "crawl": ("concur.commands.crawl", "fetch URLs (or run the book's experiment) with one engine"),
+    "crawl": ("concur.commands.crawl", "fetch URLs, crawl, or run the book's experiment"),
     "serve": (
         "concur.commands.serve",
         "run the fixture HTTP server (same as python -m mockserver)",
@@ -22,7 +27,7 @@ COMMANDS = {
     "bench": ("concur.commands.bench", "run every engine side by side on the benchmark scenarios"),
     "plot": ("concur.commands.plot", "redraw a benchmark's figures and report from results.json"),
     "gil": ("concur.commands.gil", "the GIL lab: eight experiments, with figures and JSON"),
-    "engines": ("concur.commands.engines", "list the engines and whether each is installed"),
+    "engines": ("concur.commands.engines", "list the engines, their options and installs"),
 }
 
 
@@ -37,28 +42,67 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class Help(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written, and every option's default in its help.
+
+    A help text that names its default already (``(default: ...)``) is left alone;
+    flags whose default is None or False (not given) show none.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or not action.option_strings
+            or default is None
+            or default is False
+            or default == []
+            or default is argparse.SUPPRESS
+        ):
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+def _fill_missing_help(parser: argparse.ArgumentParser) -> None:
+    """Options without a help text still say their default (``--idle-timeout S``)."""
+    for action in parser._actions:
+        if action.help is None and action.option_strings:
+            action.help = ""  # Help adds the default; an empty text shows nothing else
+            if action.default not in (None, False, argparse.SUPPRESS):
+                action.help = "(default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="concur",
         description="I/O-bound concurrency made visible and measurable.",
+        formatter_class=Help,
     )
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=Parser
     )
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=help_text, description=module.__doc__)
-        p.formatter_class = argparse.RawDescriptionHelpFormatter
+        p = sub.add_parser(
+            name, help=help_text, description=module.DESCRIPTION, formatter_class=Help
+        )
         module.add_arguments(p)
+        _fill_missing_help(p)
         p.set_defaults(_module=module, _parser=p)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from concur.errors import ConcurError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         code: int = args._module.run(args)
+    except ConcurError as exc:  # a run that cannot start or go on: one line, no traceback
+        print(f"{args._parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("concur: interrupted", file=sys.stderr)
         return 130

@@ -395,7 +395,7 @@ def test_blocking_front_with_threads() -> None:
         scope=Scope.for_seeds([A, B]),
         on_record=records.append,
     )
-    front = Locked(sched, clock=time.perf_counter)
+    front = Locked(sched, time.perf_counter)
     lock = threading.Lock()
     in_flight = {A: 0, B: 0}
     peak = {A: 0, B: 0}

@@ -1,8 +1,9 @@
 """What only the gevent engine has: a child process that patches itself and may die.
 
 The contract suite covers its behaviour as an engine; these tests cover the parent's
-side of the pipes: patching never reaches the caller, the clock starts when the child
-is ready, and a child that dies still leaves one record per URL.
+side of the pipe: patching never reaches the caller, the clock starts when the child is
+ready, a child that dies still leaves one record per URL, and a crawl whose child dies
+says so.
 """
 
 from __future__ import annotations
@@ -37,19 +38,16 @@ def test_patching_stays_in_the_child(mockserver: RunningServer) -> None:
 
 
 def _fake_child(body: str) -> str:
-    """A stand-in child program: says it is ready, answers one URL, then does ``body``."""
+    """A stand-in child program: reads its job, says it is ready, reports one URL, then ``body``."""
     return textwrap.dedent(
         """\
-        import os, sys
-        from multiprocessing.connection import Connection
-        sys.path.insert(0, sys.argv[1])
-        from concur.attempt import Attempt
-        results = Connection(os.dup(1), readable=False)
-        tasks = Connection(0, writable=False)
-        setup = tasks.recv()
-        results.send(("ready", 0.0))
-        key, url = tasks.recv()
-        results.send((key, Attempt(200, 1)))
+        import json, os, sys, time
+        job = json.load(sys.stdin.buffer)
+        out = sys.stdout
+        out.write(json.dumps({"ready": time.perf_counter(), "cpu_s": 0.0}) + "\\n")
+        url = job["job"][0]
+        out.write(json.dumps([0, url, 200, 1, None, 1, 0.001, 0.002, "", ""]) + "\\n")
+        out.flush()
         """
     ) + textwrap.dedent(body)
 
@@ -77,6 +75,16 @@ def test_a_dying_child_loses_no_url(
         assert r.error is ErrorKind.OTHER
         assert all(w in r.detail for w in words), r.detail
     assert "boom" in capsys.readouterr().err or "signal" in words[0]
+
+
+def test_a_crawl_whose_child_dies_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from concur.crawl import CrawlPlan
+    from concur.engines import gevent_engine
+    from concur.errors import WorkerDied
+
+    monkeypatch.setattr(gevent_engine, "_CHILD", "import sys; sys.exit(5)")
+    with pytest.raises(WorkerDied, match="exited with code 5"):
+        get_engine("gevent").crawl(CrawlPlan(("http://127.0.0.1:9/",)))
 
 
 def test_an_on_record_error_stops_the_child(mockserver: RunningServer) -> None:

@@ -87,7 +87,7 @@ def table_rows(block: dict[str, Any]) -> list[list[str]]:
                 "—"
                 if block["params"].get("ideal_s") is None
                 else f"{block['params']['ideal_s']:.2f}",
-                "—" if eff is None else f"{eff:.2f}",
+                "—" if eff is None else f"{eff:.1%}",
                 f"{m['req_per_s']:,.0f}",
                 f"{m['cpu_us_per_request']:,.0f}",
                 f"{m['latency_ms']['p50']:.1f}",
@@ -105,7 +105,7 @@ def table_rows(block: dict[str, Any]) -> list[list[str]]:
                 "scrapy",
                 f"{s['wall_s']:.3f}",
                 "",
-                "—" if eff is None else f"{eff:.2f}",
+                "—" if eff is None else f"{eff:.1%}",
                 f"{s['req_per_s']:,.0f}",
                 f"{s['cpu_us_per_request']:,.0f}",
                 f"{s['latency_ms']['p50']:.1f}",

@@ -199,7 +199,7 @@ def run_scenario(
             "latencies_ms": last.get("latencies_ms", []),
         }
         eff = median.get("efficiency")
-        eff_text = f"  efficiency {eff:.2f}" if eff is not None else ""
+        eff_text = f"  efficiency {eff:.1%}" if eff is not None else ""
         log(
             f"  {engine:<10} wall {median['wall_s']:.3f} s  {median['req_per_s']:,.0f} req/s  "
             f"{median['cpu_us_per_request']:,.0f} µs CPU/req{eff_text}"

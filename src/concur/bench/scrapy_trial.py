@@ -2,7 +2,7 @@
 
 Run as ``python -m concur.bench.scrapy_trial`` with the same JSON as a concur trial on
 stdin; prints a summary with the same keys.  Scrapy is an optional reference point
-(``pip install scrapy``), configured to do only what concur's engines do: no robots.txt,
+(``pip install 'concur[scrapy]'``), configured to do only what concur's engines do: no robots.txt,
 no cookies, no download delay, no per-domain limit below the concurrency.
 """
 
@@ -25,9 +25,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         import scrapy
         from scrapy.crawler import CrawlerProcess
     except ImportError:
-        return {"error": "scrapy is not installed: pip install scrapy"}
-    from concur.engines.meter import own_peak_rss_kib
+        return {"error": "scrapy is not installed: pip install 'concur[scrapy]'"}
     from concur.experiment import book_urls
+    from concur.meter import own_peak_rss_kib
 
     u = spec["urls"]
     urls = book_urls(

@@ -19,27 +19,53 @@ from pathlib import Path
 from typing import Any
 
 from concur.bench.scenarios import NAMES
+from concur.commands.args import fail, lacking, positive_int
+
+DESCRIPTION = """\
+Run every engine side by side on the benchmark scenarios, against the ideal.
+
+Scenarios: book (1,000 x 100 ms, 100 in flight), scale (20,000 x 100 ms, 2,000),
+cpu (zero delay), tail (lognormal latency), faults (5 % errors, retries), and
+sweep (concurrency 1 to 1,000 at 50, 100 and 500 ms).  Each trial runs in a fresh
+process; results go to DIR/results.json, figures (matplotlib: pip install
+'concur[plot]') and DIR/report.md beside it.  wrk and Scrapy (pip install
+'concur[scrapy]') are measured as references when installed.
+
+examples:
+  concur bench --quick --out bench-quick          # under a minute
+  concur bench book cpu --engines asyncio,uvloop,httpx --out out/
+  concur plot out/results.json --out figures/     # redraw from the JSON alone
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "scenarios", nargs="*", metavar="SCENARIO", help=f"some of: {', '.join(NAMES)}"
     )
-    parser.add_argument("--engines", help="comma-separated engines (default: every installed one)")
     parser.add_argument(
-        "--quick", action="store_true", help="small versions of every scenario (< 1 min)"
+        "--engines",
+        metavar="NAME,...",
+        help="comma-separated engines (default: every installed one)",
     )
-    parser.add_argument("--repeats", type=int, help="trials per engine (default 3, quick 1)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small versions of every scenario (under a minute)"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=positive_int,
+        metavar="N",
+        help="trials per engine (default: 3, or 1 with --quick)",
+    )
     parser.add_argument("--no-warmup", action="store_true", help="skip the warm-up trial")
     parser.add_argument(
         "--no-references",
         action="store_true",
         help="skip wrk and Scrapy (with --quick they run on the book scenario only)",
     )
-    parser.add_argument("--no-plots", action="store_true", help="results and report only")
     parser.add_argument(
-        "--out", default="bench-out", metavar="DIR", help="output folder (bench-out)"
+        "--no-plots", action="store_true", help="results and report only (no matplotlib needed)"
     )
+    parser.add_argument("--out", default="bench-out", metavar="DIR", help="the output folder")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,9 +81,8 @@ def run(args: argparse.Namespace) -> int:
             f"unknown scenario(s): {', '.join(unknown)} (choose from {', '.join(NAMES)})"
         )
     engines = [e.strip() for e in args.engines.split(",")] if args.engines else None
+    _check_installs(args, engines)
     repeats, warmup = quick_defaults(args.repeats, False if args.no_warmup else None, args.quick)
-    if repeats < 1:
-        args._parser.error("--repeats must be at least 1")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -86,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
         )
     except ValueError as exc:
-        args._parser.exit(2, f"concur bench: error: {exc}\n")
+        fail(args._parser, str(exc))
     validate(results)
     (out / "results.json").write_text(json.dumps(results), encoding="utf-8")
     from concur.bench.report import print_tables, write_report
@@ -98,6 +123,28 @@ def run(args: argparse.Namespace) -> int:
     report = write_report(results, figures, out)
     print(f"results: {out / 'results.json'}   report: {report}   figures: {len(figures)}")
     return 0
+
+
+def _check_installs(args: argparse.Namespace, engines: list[str] | None) -> None:
+    """Before any trial: what this run needs is installed, or exit 2 with the pip line."""
+    from concur.engines import ENGINES, install_hint, missing
+
+    for name in engines or ():
+        if name not in ENGINES:
+            fail(args._parser, f"unknown engine {name!r} (choose from {', '.join(ENGINES)})")
+        if missing(name):
+            fail(
+                args._parser,
+                f"engine {name!r} needs {', '.join(missing(name))}: {install_hint(ENGINES[name])}",
+            )
+    if not args.no_plots and lacking(["matplotlib"]):
+        hint = "pip install 'concur[plot]' (or --no-plots)"
+        fail(args._parser, f"the figures need matplotlib: {hint}")
+    if not args.no_references and lacking(["scrapy"]):
+        print(
+            "concur bench: no Scrapy reference without scrapy: pip install 'concur[scrapy]'",
+            file=sys.stderr,
+        )
 
 
 def _plot(results: dict[str, Any], out: Path) -> list[str]:

@@ -18,6 +18,27 @@ from __future__ import annotations
 
 import argparse
 
+from concur.commands.args import lacking
+
+DESCRIPTION = """\
+The GIL lab: show, measure and picture the GIL next to I/O-bound concurrency.
+
+Runs the experiments (all of them, or those named, in reading order), writes each
+result as JSON with the machine it ran on plus at least one PNG figure to --out, and
+prints what it found with a short "what you should see, and why".  It needs
+matplotlib for the figures and bcrypt for experiment 6: pip install 'concur[gil]'.
+
+Experiments: speedup, convoy, switch, timeline, lag, mixed, requests, freethreaded
+(or their numbers 1-8).
+
+examples:
+  concur gil                          # all eight, about a minute each at most
+  concur gil --quick                  # all eight, small: under 30 s on two cores
+  concur gil convoy switch --out lab  # two of them
+  concur gil freethreaded --python /usr/bin/python3.13t
+  concur gil --list
+"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -25,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small runs: all in under 30 s")
     parser.add_argument(
-        "--out", default="gil-results", metavar="DIR", help="where JSON and PNGs go"
+        "--out", default="gil-results", metavar="DIR", help="the folder for JSON and PNG files"
     )
     parser.add_argument(
         "--python",
@@ -61,6 +82,11 @@ def run(args: argparse.Namespace) -> int:
         names = [get(name).name for name in args.experiments]
     except KeyError as exc:
         return fail(str(exc.args[0]))
+    # before any work: every experiment draws a figure, and "mixed" hashes with bcrypt
+    need = ["matplotlib"] + (["bcrypt"] if not names or "mixed" in names else [])
+    missing = lacking(need)
+    if missing:
+        return fail(f"the GIL lab needs {' and '.join(missing)}: pip install 'concur[gil]'")
     python = None
     if args.python:
         python = shutil.which(args.python) or args.python

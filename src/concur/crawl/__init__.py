@@ -6,14 +6,31 @@ Reading order: :mod:`~concur.crawl.urls` (one spelling per page), :mod:`~concur.
 :mod:`~concur.crawl.scheduler` (when each is fetched, and what its answer means) and
 :mod:`~concur.crawl.plan` (a whole crawl described as one value).
 Nothing here opens a socket; engines fetch, this package decides.
+
+The names below load on first use (PEP 562): a URL list needs :mod:`~concur.crawl.urls`
+and not the HTML and robots.txt parsers the scheduler imports.
 """
 
 from __future__ import annotations
 
-from concur.crawl.frontier import Job, MemoryFrontier
-from concur.crawl.plan import CrawlPlan
-from concur.crawl.scheduler import DISALLOWED, CrawlOptions, Scheduler
-from concur.crawl.scope import Scope
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concur.crawl.frontier import Job, MemoryFrontier
+    from concur.crawl.plan import CrawlPlan
+    from concur.crawl.scheduler import DISALLOWED, CrawlOptions, Scheduler
+    from concur.crawl.scope import Scope
+
+_WHERE = {
+    "DISALLOWED": "concur.crawl.scheduler",
+    "CrawlOptions": "concur.crawl.scheduler",
+    "CrawlPlan": "concur.crawl.plan",
+    "Job": "concur.crawl.frontier",
+    "MemoryFrontier": "concur.crawl.frontier",
+    "Scheduler": "concur.crawl.scheduler",
+    "Scope": "concur.crawl.scope",
+}
 
 __all__ = [
     "DISALLOWED",
@@ -24,3 +41,16 @@ __all__ = [
     "Scheduler",
     "Scope",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'concur.crawl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

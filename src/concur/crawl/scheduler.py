@@ -26,8 +26,8 @@ How to fetch a :class:`~concur.crawl.frontier.Job`: a GET of ``job.url`` exactly
 headers.  Read the body up to ``config.max_body`` bytes (more is ``TOO_LARGE``), and
 report a :class:`~concur.attempt.Attempt`: status, the ``Content-Type``, ``Location``
 and ``Retry-After`` headers, the body (the scheduler parses HTML, robots.txt and
-sitemaps, and keeps none of it), or the error kind the engine's library error maps to.  Robots and sitemap jobs
-(``job.kind``) are fetched the same way.
+sitemaps, and keeps none of it), or the error kind the engine's library error maps
+to.  Robots and sitemap jobs (``job.kind``) are fetched the same way.
 
 The rules it keeps:
 
@@ -211,6 +211,7 @@ class Scheduler:
         self._retry_start: dict[int, float] = {}  # first start of URLs waiting to retry
         self._rngs: dict[int, Jitter] = {}  # backoff jitter of URLs that were retried
         self._in_flight = 0
+        self.peak_in_flight = 0  # most fetches handed out and not yet completed, at once
         self._queued = 0  # page jobs admitted and not yet handed out (windows + backlogs)
         self._aux_ids = itertools.count(-1, -1)  # ids of robots/sitemap jobs
         self._sitemaps_seen: set[str] = set()
@@ -229,6 +230,7 @@ class Scheduler:
             "robots_fetches": 0,
             "sitemap_fetches": 0,
             "redirects": 0,  # 3xx answers whose target was new
+            "delayed_hosts": 0,  # origins fetched one at a time, a delay apart
         }
 
         for key, count in self.frontier.queued_hosts():  # resume: work left on disk
@@ -364,6 +366,8 @@ class Scheduler:
         self._flying[job.id] = start
         host.in_flight += 1
         self._in_flight += 1
+        if self._in_flight > self.peak_in_flight:
+            self.peak_in_flight = self._in_flight
         host.last_start = now
         host.next_start = now + host.delay
         self._arm(host)
@@ -419,6 +423,8 @@ class Scheduler:
         host = self._hosts.get(key)
         if host is None:
             host = self._hosts[key] = _Host(key, self.options.delay)
+            if host.delay > 0.0:
+                self.stats["delayed_hosts"] += 1
             if not self.options.obey_robots:
                 host.robots = _KNOWN
             else:
@@ -608,7 +614,9 @@ class Scheduler:
         host.robots_hops = 0
         host.robots_failures = 0
         asked = policy.crawl_delay(self._ua) or 0.0
+        was = host.delay > 0.0
         host.delay = max(self.options.delay, min(asked, self.options.max_crawl_delay))
+        self.stats["delayed_hosts"] += (host.delay > 0.0) - was
         host.next_start = max(host.next_start, host.last_start + host.delay)
         if self.options.sitemaps:
             for url in policy.sitemaps:

@@ -19,8 +19,9 @@ The seam has two sides.  An engine module supplies a **fetcher**: open a client 
 :class:`~concur.records.CrawlConfig`, ``fetch(url) -> Attempt``, close — the only part
 that differs between HTTP libraries.  A **driver** supplies the concurrency model and
 is written once per model, not once per engine: async (:mod:`.drive_async`: asyncio,
-uvloop, httpx, tornado), blocking threads (:mod:`.drive_threads`: serial, threads) and
-child processes (:mod:`.drive_children`: processes, gevent).  Every driver runs either
+uvloop, httpx, tornado), blocking threads (:mod:`.drive_threads`: serial, threads, and
+gevent inside its patched child process) and worker processes (:mod:`.drive_children`:
+processes).  Every driver runs either
 job (:mod:`.jobs`): a list of URLs, or a crawl.  An :class:`EngineSpec` names the
 three — fetcher module, driver, options — as data; uvloop is the asyncio spec with the
 option ``loop="uvloop"``, and Tornado's client or httpx's transport are options too.
@@ -43,7 +44,7 @@ from concur.records import CrawlConfig, CrawlResult, FetchRecord
 
 if TYPE_CHECKING:
     from concur.crawl.plan import CrawlPlan
-    from concur.engines.jobs import Work
+    from concur.jobs import JobSpec, Work
 
 __all__ = [
     "ENGINES",
@@ -66,7 +67,7 @@ class EngineSpec:
     name: str
     model: str
     module: str  # the module whose ``Fetcher`` (and ``children``, for that driver) it uses
-    driver: str  # "async", "threads" or "children"
+    driver: str  # "async", "threads", "children" (worker processes) or "child" (gevent)
     needs: tuple[str, ...]  # importable modules the engine requires
     extra: str  # the pip extra that installs them ("" when the core has them)
     options: dict[str, Any] = field(default_factory=dict)  # fixed (uvloop: loop="uvloop")
@@ -94,7 +95,7 @@ ENGINES: dict[str, EngineSpec] = {
             choices={"processes": int},
         ),
         EngineSpec(
-            "gevent", "green threads", "concur.engines.gevent_engine", "children", ("gevent",),
+            "gevent", "green threads", "concur.engines.gevent_engine", "child", ("gevent",),
             "gevent",
         ),
         EngineSpec(
@@ -165,29 +166,34 @@ class Engine:
         self, urls: Sequence[str], config: CrawlConfig | None = None, on_record: OnRecord = None
     ) -> CrawlResult:
         """Fetch every URL of ``urls`` (as given): one record per input URL, in order."""
-        from concur.engines.jobs import ListJob
-
-        config = config or CrawlConfig()
-        return self.run(ListJob(list(urls), config, on_record), config)
+        return self.run(("list", list(urls)), config or CrawlConfig(), on_record)
 
     def crawl(
         self, plan: CrawlPlan, config: CrawlConfig | None = None, on_record: OnRecord = None
     ) -> CrawlResult:
         """Crawl ``plan``: robots.txt, politeness, scope, links; one record per admitted URL."""
-        from concur.engines.jobs import CrawlJob
+        return self.run(("crawl", plan), config or CrawlConfig(), on_record)
 
-        config = config or CrawlConfig()
-        job = CrawlJob(plan, config, on_record)
-        try:
-            return self.run(job, config)
-        finally:
-            job.close()
-
-    def run(self, work: Work, config: CrawlConfig) -> CrawlResult:
-        """Run ``work`` on this engine's driver with its fetcher."""
+    def run(self, job: JobSpec, config: CrawlConfig, on_record: OnRecord = None) -> CrawlResult:
+        """Run ``job`` — ``("list", urls)`` or ``("crawl", plan)`` — on this engine's driver."""
         spec = self.spec
         module = importlib.import_module(spec.module)
         options = dict(self.options)
+        if spec.driver == "child":  # the job itself runs in a child process (gevent)
+            result: CrawlResult = module.run(spec.name, job, config, on_record, **options)
+            return result
+        from concur.jobs import make_job
+
+        work = make_job(job, config, on_record)
+        try:
+            return self._drive(module, options, work, config)
+        finally:
+            work.close()
+
+    def _drive(
+        self, module: Any, options: dict[str, Any], work: Work, config: CrawlConfig
+    ) -> CrawlResult:
+        spec = self.spec
         if spec.driver == "async":
             from concur.engines.drive_async import run_async
 
@@ -205,16 +211,11 @@ class Engine:
             return run_threads(spec.name, module.Fetcher, options, work, config, workers)
         from concur.engines.drive_children import run_children
 
-        box: dict[str, Any] = {}
-
-        def start() -> Any:
+        def start() -> Any:  # (children, reaper, extra): forked once the job is ready
             workers = work.workers(config.concurrency)
-            kids, reap, box["extra"] = module.children(
-                config, work.redirects, work.keep_body, workers, **options
-            )
-            return kids, reap
+            return module.children(config, work.redirects, work.keep_body, workers, **options)
 
-        return run_children(spec.name, start, work, config, box)
+        return run_children(spec.name, start, work, config)
 
 
 def get_engine(name: str, **options: Any) -> Engine:

@@ -28,14 +28,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from types import TracebackType
-from typing import Any
 
 import aiohttp
 
-from concur.attempt import Attempt, answer, failure, one_line, too_large
+from concur.attempt import Attempt, failure, one_line, too_large
+from concur.engines.fetcher import AsyncFetcher, Body, acollect, answered
 from concur.engines.oserrors import os_kind
-from concur.records import CrawlConfig, ErrorKind
+from concur.records import ErrorKind
 
 __all__ = ["Fetcher", "classify"]
 
@@ -84,38 +83,27 @@ def _no_hidden_retry(session: aiohttp.ClientSession) -> None:
         session._retry_connection = False
 
 
-class Fetcher:
+class Fetcher(AsyncFetcher):
     """``await fetch(url) -> Attempt`` on one ``aiohttp.ClientSession`` (an async context)."""
 
-    variant: dict[str, Any] = {}
+    session: aiohttp.ClientSession
 
-    def __init__(self, config: CrawlConfig, *, redirects: bool, keep_body: bool) -> None:
-        self.config = config
-        self.redirects = redirects
-        self.keep_body = keep_body
-        self.session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> Fetcher:
+    async def open(self) -> None:
         config = self.config
         self.session = aiohttp.ClientSession(
             # its limit equals the concurrency: each worker holds at most one connection
             connector=aiohttp.TCPConnector(limit=config.concurrency, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=config.timeout),
-            headers={"User-Agent": config.user_agent, **dict(config.headers)},
+            headers=self.headers,
             auto_decompress=True,
         )
         _no_hidden_retry(self.session)
-        return self
 
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self.session is not None:
-            await self.session.close()
+    async def aclose(self) -> None:
+        await self.session.close()
 
     async def fetch(self, url: str) -> Attempt:
-        assert self.session is not None
-        limit = self.config.max_body
+        limit = self.limit
         try:
             async with self.session.get(
                 url, allow_redirects=self.redirects, max_redirects=self.config.max_redirects
@@ -124,30 +112,13 @@ class Fetcher:
                 headers = resp.headers
                 length = resp.content_length
                 final = str(resp.url) if resp.history else ""
-                body: bytes | bytearray | None
                 if length is not None and length <= limit and not headers.get("Content-Encoding"):
-                    body = await resp.read()  # a small plain body: one read, no chunking
-                    nbytes = len(body)
+                    data = await resp.read()  # a small plain body: one read, no chunking
+                    got: Body | None = len(data), (data if self.keep_body else None)
                 else:
-                    body = bytearray() if self.keep_body else None
-                    nbytes = 0
-                    async for piece in resp.content.iter_any():
-                        nbytes += len(piece)
-                        if nbytes > limit:
-                            return too_large(status, limit, final)
-                        if body is not None:
-                            body += piece
-                retry_after = headers.get("Retry-After") if status in (429, 503) else None
-                if not self.keep_body:
-                    return answer(status, nbytes, retry_after=retry_after, final_url=final)
-                return answer(
-                    status,
-                    nbytes,
-                    bytes(body or b""),
-                    headers.get("Content-Type", ""),
-                    headers.get("Location", ""),
-                    retry_after,
-                    final,
-                )
+                    got = await acollect(resp.content.iter_any(), limit, self.keep_body)
+                if got is None:
+                    return too_large(status, limit, final)
+                return answered(status, got[0], got[1], headers.get, final)
         except Exception as exc:  # mapped to an error kind, never raised further
             return classify(exc)

@@ -26,8 +26,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from concur.attempt import Attempt, failure, one_line
-from concur.engines.jobs import Work
-from concur.engines.meter import InFlight, Meter
+from concur.jobs import Work
+from concur.meter import Meter
 from concur.records import CrawlConfig, CrawlResult, ErrorKind
 
 __all__ = ["drive_async", "run_async"]
@@ -41,7 +41,6 @@ async def drive_async(
     fetch: Callable[[str], Awaitable[Attempt]],
     workers: int,
     t0: float,
-    gauge: InFlight,
 ) -> None:
     """Run ``work`` to its end with ``workers`` coroutines on the running loop."""
     loop = asyncio.get_running_loop()
@@ -84,16 +83,15 @@ async def drive_async(
                 parked.append(waiter)
                 await waiter
                 continue
-            wake_one()  # there may be more work: pass the baton
-            gauge.enter()
+            if parked:
+                wake_one()  # there may be more work: pass the baton
             try:
                 attempt = await fetch(nxt.url)
             except Exception as exc:  # a library error the fetcher did not map: still a record
                 attempt = failure(ErrorKind.OTHER, one_line(exc))
-            finally:
-                gauge.leave()
             work.complete(nxt, attempt, clock() - t0)
-            wake_one()
+            if parked:
+                wake_one()
 
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, workers))))
@@ -114,13 +112,12 @@ def run_async(
 
     async def main() -> CrawlResult:
         meter = Meter()
-        gauge = InFlight()
         client = fetcher(config, redirects=work.redirects, keep_body=work.keep_body, **options)
         async with client:
             workers = work.workers(config.concurrency)
-            await drive_async(work, client.fetch, workers, meter.t0, gauge)
+            await drive_async(work, client.fetch, workers, meter.t0)
         extra = {**client.variant, **work.extra()}
-        return meter.result(name, config, work.records, gauge.peak, extra=extra)
+        return meter.result(name, config, work.records, work.peak_in_flight, extra=extra)
 
     return run_coroutine(main(), loop_factory)
 

@@ -17,7 +17,7 @@ on both ends).  A child that dies — a crash, ``kill -9``, an out-of-memory kil
 closes its result pipe; the parent reads end-of-file, turns each URL it held into a
 failed attempt (the job decides: a record, or a retry on the children left), and goes
 on with the others.  With no child left, the job accounts for what remains
-(:meth:`~concur.engines.jobs.Work.abandon`): a URL list gives every URL its record, a
+(:meth:`~concur.jobs.Work.abandon`): a URL list gives every URL its record, a
 crawl stops with :class:`~concur.errors.WorkerDied` and keeps what it did.
 
 Timing: children report when they are ready (imported, patched, their fetcher open),
@@ -40,9 +40,8 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from concur.attempt import failure, one_line
-from concur.crawl.frontier import Job
-from concur.engines.jobs import Work
-from concur.engines.meter import InFlight, Meter, own_peak_rss_kib
+from concur.jobs import Task, Work
+from concur.meter import Meter, own_peak_rss_kib
 from concur.records import CrawlConfig, CrawlResult, ErrorKind
 
 __all__ = ["Child", "drive_children", "run_children", "serve"]
@@ -120,7 +119,7 @@ class Child:
     results: Connection  # child -> parent
     capacity: int  # fetches it runs at once
     exit_status: Callable[[], str]  # how it ended, for error details ("exited with code 3")
-    held: dict[int, Job] = field(default_factory=dict)  # key -> task sent, not answered
+    held: dict[int, Task] = field(default_factory=dict)  # key -> task sent, not answered
     ready_cpu: float = 0.0
     cpu: float = 0.0
     rss_mb: float = 0.0
@@ -145,7 +144,7 @@ def await_ready(children: Sequence[Child]) -> None:
         child.ready_cpu = message[1]
 
 
-def drive_children(work: Work, children: Sequence[Child], t0: float, gauge: InFlight) -> None:
+def drive_children(work: Work, children: Sequence[Child], t0: float) -> None:
     """Run ``work`` to its end on ``children``: send tasks, complete their attempts."""
     clock = time.perf_counter
     keys = iter(range(1 << 62))
@@ -154,18 +153,17 @@ def drive_children(work: Work, children: Sequence[Child], t0: float, gauge: InFl
         f"worker process {c.name} {c.exit_status()}" for c in children if not c.alive
     )
     while True:
-        nxt: Job | float | None = math.inf  # when nothing more may start: wait for answers
+        nxt: Any = math.inf  # when nothing more may start: wait for answers
         while True:  # hand out what may start, to the child with the most room
             child = max(by_conn.values(), key=Child.free, default=None)
             if child is None or child.free() <= 0:
                 nxt = math.inf
                 break
             nxt = work.next(clock() - t0)
-            if not isinstance(nxt, Job):
+            if nxt is None or isinstance(nxt, float):
                 break
             key = next(keys)
             child.held[key] = nxt
-            gauge.enter()
             try:
                 child.tasks.send((key, nxt.url))
             except OSError:  # it died; its results pipe will say so
@@ -185,24 +183,22 @@ def drive_children(work: Work, children: Sequence[Child], t0: float, gauge: InFl
                         break
                     message = results.recv()
                 except (EOFError, OSError):
-                    last_death = _lost(work, child, clock() - t0, gauge)
+                    last_death = _lost(work, child, clock() - t0)
                     del by_conn[results]
                     break
                 key = message[0]
                 if key == "done":
                     child.cpu, child.rss_mb = message[1], message[2]
                     continue
-                gauge.leave()
                 work.complete(child.held.pop(key), message[1], clock() - t0)
 
 
-def _lost(work: Work, child: Child, now: float, gauge: InFlight) -> str:
+def _lost(work: Work, child: Child, now: float) -> str:
     """``child`` died: each URL it held becomes a failed attempt (the job may retry it)."""
     child.alive = False
     why = f"worker process {child.name} {child.exit_status()}"
     held, child.held = child.held, {}
     for task in held.values():
-        gauge.leave()
         work.complete(task, failure(ErrorKind.OTHER, f"{why}, before answering"), now)
     return why
 
@@ -227,25 +223,23 @@ def stop(children: Sequence[Child]) -> None:
 
 def run_children(
     name: str,
-    start: Callable[[], tuple[list[Child], Callable[[bool], None]]],
+    start: Callable[[], tuple[list[Child], Callable[[bool], None], dict[str, Any]]],
     work: Work,
     config: CrawlConfig,
-    extra: dict[str, Any],
 ) -> CrawlResult:
     """Start children with ``start()``, run ``work`` on them, reap them.
 
-    ``start`` returns the children and a reaper, ``reap(kill)``: wait for every child to
-    exit (``kill``: make it exit now — the run is being abandoned, by Ctrl-C or a
-    failing ``on_record``).
+    ``start`` returns the children, a reaper and what to add to ``extra`` (the layout);
+    ``reap(kill)`` waits for every child to exit (``kill``: make it exit now — the run
+    is being abandoned, by Ctrl-C or a failing ``on_record``).
     """
     launched = time.perf_counter()
-    children, reap = start()
+    children, reap, extra = start()
     finished = False
     try:
         await_ready(children)
         meter = Meter()  # the clock starts when the workers are ready
-        gauge = InFlight()
-        drive_children(work, children, meter.t0, gauge)
+        drive_children(work, children, meter.t0)
         stop(children)
         finished = True
     finally:
@@ -262,7 +256,7 @@ def run_children(
         "total_wall_s": time.perf_counter() - launched,
     }
     result = meter.result(
-        name, config, work.records, gauge.peak, extra_cpu_s=-startup_cpu, extra=info
+        name, config, work.records, work.peak_in_flight, extra_cpu_s=-startup_cpu, extra=info
     )
     peak = max([result.peak_rss_mb, *(child.rss_mb for child in children)])
     return replace(result, peak_rss_mb=peak)

@@ -18,9 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from concur.attempt import Attempt, failure, one_line
-from concur.crawl.frontier import Job
-from concur.engines.jobs import Work
-from concur.engines.meter import InFlight, Meter
+from concur.jobs import Task, Work
+from concur.meter import Meter
 from concur.records import CrawlConfig, CrawlResult, ErrorKind
 
 __all__ = ["Locked", "drive_threads", "run_threads"]
@@ -32,10 +31,14 @@ class Locked:
     def __init__(self, work: Work, clock: Callable[[], float]) -> None:
         self.work = work
         self.clock = clock
-        self._cond = threading.Condition()
+        # A plain lock, not an RLock (Condition's default): cheaper, and under gevent's
+        # patching an RLock is Python code.  Notifying costs lock operations even when
+        # nobody waits, so waiters are counted and a notify is made only for one.
+        self._cond = threading.Condition(threading.Lock())
+        self._waiting = 0
         self._stopped = False
 
-    def take(self) -> Job | None:
+    def take(self) -> Task | None:
         """The next task, once one may start; None when the job is over or stopped."""
         with self._cond:
             while not self._stopped:
@@ -44,16 +47,20 @@ class Locked:
                     self._cond.notify_all()  # finished: release every worker
                     return None
                 if isinstance(nxt, float):
+                    self._waiting += 1
                     self._cond.wait(None if nxt == math.inf else nxt)
+                    self._waiting -= 1
                     continue
-                self._cond.notify()  # there may be more: pass the baton
+                if self._waiting:
+                    self._cond.notify()  # there may be more: pass the baton
                 return nxt
             return None
 
-    def complete(self, task: Job, attempt: Attempt) -> None:
+    def complete(self, task: Task, attempt: Attempt) -> None:
         with self._cond:
             self.work.complete(task, attempt, self.clock())
-            self._cond.notify()
+            if self._waiting:
+                self._cond.notify()
 
     def stop(self) -> None:
         """Make every :meth:`take`, waiting or to come, return None (a worker failed)."""
@@ -67,22 +74,18 @@ def drive_threads(
     fetch: Callable[[str], Attempt],
     workers: int,
     t0: float,
-    gauge: InFlight,
 ) -> None:
     """Run ``work`` to its end with ``workers`` threads (this one among them)."""
-    front = Locked(work, clock=lambda: time.perf_counter() - t0)
+    front = Locked(work, lambda: time.perf_counter() - t0)
     failures: list[BaseException] = []
 
     def loop() -> None:
         try:
             while (task := front.take()) is not None:
-                gauge.enter()
                 try:
                     attempt = fetch(task.url)
                 except Exception as exc:  # a library error the fetcher did not map
                     attempt = failure(ErrorKind.OTHER, one_line(exc))
-                finally:
-                    gauge.leave()
                 front.complete(task, attempt)
         except BaseException as exc:  # a bug, a failing on_record, Ctrl-C: stop everyone
             failures.append(exc)  # raised below, in the caller's thread
@@ -114,8 +117,7 @@ def run_threads(
     """Run ``work`` on ``workers`` threads (default: what the job is worth, up to C)."""
     meter = Meter()
     n = work.workers(config.concurrency if workers is None else workers)
-    gauge = InFlight(threadsafe=n > 1)
     with fetcher(config, redirects=work.redirects, keep_body=work.keep_body, **options) as client:
-        drive_threads(work, client.fetch, n, meter.t0, gauge)
+        drive_threads(work, client.fetch, n, meter.t0)
     extra = {**client.variant, **work.extra()}
-    return meter.result(name, config, work.records, gauge.peak, extra=extra)
+    return meter.result(name, config, work.records, work.peak_in_flight, extra=extra)

@@ -12,15 +12,19 @@ call, or one C library doing its own blocking I/O, stalls every request in fligh
 What to look for:
 
 * ``patch_all()`` changes the standard library for the whole process and cannot be
-  undone, so this engine never patches the caller.  :func:`children` starts a fresh
-  Python (``python -c`` with :data:`_CHILD`) that patches before anything has imported
-  ``socket`` or ``ssl``, then serves fetches for the child-process driver
-  (:mod:`concur.engines.drive_children`): the job stays in the parent, URLs go to the
-  child and attempts come back over its stdin and stdout.  The worker code in the child
-  is the very code the ``processes`` engine's workers run — ``threading.Thread``,
-  ``queue.Queue`` and ``select`` are simply gevent's there, so its C "threads" are
-  greenlets.  If the child dies, every URL still gets its record, with the exit status
-  and the child's last line of stderr in the detail: nothing is lost.
+  undone, so this engine never patches the caller.  :func:`run` starts a fresh Python
+  (``python -c`` with :data:`_CHILD`) that patches before anything has imported
+  ``socket`` or ``ssl``, and the whole job runs there: the job (the URLs, or the
+  crawl's plan) and config go to the child on stdin as JSON, and the child runs the
+  blocking driver (:mod:`concur.engines.drive_threads`) — the very code the
+  ``threads`` engine runs, whose ``threading.Thread`` and locks are gevent's there, so
+  its C threads are greenlets.  It streams back one JSON line per record (so
+  ``on_record`` sees records live, in batches of whatever finished in one turn of its
+  event loop) and a last line with what the run cost.  If the child dies, every URL it
+  had not reported still becomes a record (``ErrorKind.OTHER``, with the exit status
+  and the child's last line of stderr in the detail): nothing is lost.  (Sending each
+  URL to the child and each answer back, as the ``processes`` engine does, cost 30 %
+  more CPU per request here: a patched child that owns the job needs no round trip.)
 * One ``urllib3.PoolManager`` with ``maxsize=concurrency, block=True`` keeps one
   keep-alive connection per greenlet.
 * The timeout covers a whole attempt (connect, redirects, the last byte of the body):
@@ -50,31 +54,33 @@ explicit ``await`` points).
 
 from __future__ import annotations
 
+import gc
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from multiprocessing.connection import Connection
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import urllib3
 
-from concur.attempt import Attempt, answer, failure, too_large
-from concur.engines.drive_children import Child, ignore_interrupts, serve
-from concur.engines.urllib3_errors import classify
-from concur.records import CrawlConfig, CrawlResult, ErrorKind
+from concur.attempt import Attempt, failure, too_large
+from concur.engines.drive_threads import run_threads
+from concur.engines.fetcher import BlockingFetcher, Body, answered, collect
+from concur.engines.urllib3_errors import broken_off, classify
+from concur.errors import WorkerDied
+from concur.jobs import JobSpec, OnRecord, make_job
+from concur.meter import Meter
+from concur.records import CrawlConfig, CrawlResult, ErrorKind, FetchRecord
 
 if TYPE_CHECKING:
     from urllib3.response import BaseHTTPResponse
 
-    from concur.engines.jobs import Work
-
-__all__ = ["Fetcher", "children", "run_here"]
+__all__ = ["Fetcher", "run", "run_here"]
 
 # The child's program.  gevent asks importlib.metadata for its plugins' entry points
 # once per patched module (25 times, each a scan of every installed distribution:
@@ -97,23 +103,17 @@ child_main()
 _CHUNK = 64 * 1024  # bytes per read of a response body
 
 
-class Fetcher:
+class Fetcher(BlockingFetcher):
     """``fetch(url) -> Attempt`` with urllib3, for greenlets of a patched process."""
-
-    variant: dict[str, Any] = {}
 
     def __init__(self, config: CrawlConfig, *, redirects: bool, keep_body: bool) -> None:
         import gevent
 
+        super().__init__(config, redirects=redirects, keep_body=keep_body)
         hub = gevent.get_hub()
         if not isinstance(hub.resolver, _SharedLookups):
             hub.resolver = _SharedLookups(hub.resolver)
         self._timeout = gevent.Timeout
-        self.seconds = config.timeout
-        self.limit = config.max_body
-        self.redirects = redirects
-        self.keep_body = keep_body
-        self.headers = {"User-Agent": config.user_agent, **dict(config.headers)}
         self.manager = urllib3.PoolManager(
             maxsize=config.concurrency,  # per host: one keep-alive connection per greenlet
             block=True,  # a greenlet waits for a free connection instead of opening one more
@@ -132,14 +132,15 @@ class Fetcher:
         )
 
     def fetch(self, url: str) -> Attempt:
-        timer = self._timeout(self.seconds)
+        seconds = self.config.timeout
+        timer = self._timeout(seconds)
         timer.start()
         try:
             return self._get(url)
         except self._timeout as exc:
             if exc is not timer:
                 raise
-            return failure(ErrorKind.TIMEOUT, f"no complete answer within {self.seconds:g} s")
+            return failure(ErrorKind.TIMEOUT, f"no complete answer within {seconds:g} s")
         except Exception as exc:  # mapped to an error kind, never raised further
             return classify(exc)
         finally:
@@ -155,48 +156,27 @@ class Fetcher:
             preload_content=False,
         )
         finished = False
-        limit = self.limit
         try:
             status = resp.status
-            headers = resp.headers
             final = ""
             if resp.retries is not None and resp.retries.history:  # redirects were followed
                 hop = resp.retries.history[-1]
                 final = urljoin(hop.url or url, hop.redirect_location or "")
-            body = bytearray() if self.keep_body else None
-            nbytes = 0
+            length = resp.length_remaining
+            plain = "content-encoding" not in resp.headers
             try:
-                length = resp.length_remaining
-                if length is not None and length <= limit and "content-encoding" not in headers:
+                if length is not None and length <= self.limit and plain:
                     data = resp.read()  # a small plain body: one read, no chunking
-                    nbytes = len(data)
-                    if body is not None:
-                        body += data
+                    got: Body | None = len(data), (data if self.keep_body else None)
                 else:
-                    for piece in resp.stream(_CHUNK, decode_content=True):
-                        nbytes += len(piece)
-                        if nbytes > limit:
-                            return too_large(status, limit, final)
-                        if body is not None:
-                            body += piece
-            except Exception as exc:  # the answer began: keep its status and what arrived
-                broken = classify(exc)
-                kind = ErrorKind.TRUNCATED if broken.error is ErrorKind.RESET else broken.error
-                return failure(kind or ErrorKind.OTHER, broken.detail, status, nbytes)
+                    pieces = resp.stream(_CHUNK, decode_content=True)
+                    got = collect(pieces, self.limit, self.keep_body)
+            except Exception as exc:  # the answer began: keep its status
+                return broken_off(exc, status)
+            if got is None:
+                return too_large(status, self.limit, final)
             finished = True
-            if body is None:
-                return answer(
-                    status, nbytes, retry_after=headers.get("Retry-After"), final_url=final
-                )
-            return answer(
-                status,
-                nbytes,
-                bytes(body),
-                headers.get("Content-Type", ""),
-                headers.get("Location", ""),
-                headers.get("Retry-After"),
-                final,
-            )
+            return answered(status, got[0], got[1], resp.headers.get, final)
         finally:
             if not finished:
                 resp.close()  # a half-read connection must not go back to the pool
@@ -204,14 +184,6 @@ class Fetcher:
 
     def close(self) -> None:
         self.manager.clear()
-
-    def __enter__(self) -> Fetcher:
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 class _SharedLookups:
@@ -258,51 +230,96 @@ class _SharedLookups:
         return getattr(self._inner, name)
 
 
-# --- the child process -------------------------------------------------------------------
+# --- the child process: the whole job runs there --------------------------------------
 
 
-def children(
-    config: CrawlConfig, redirects: bool, keep_body: bool, workers: int
-) -> tuple[list[Child], Callable[[bool], None], dict[str, Any]]:
-    """Start the patched child: ([it], a reaper, what to add to ``extra``)."""
-    stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the reaper)
-    proc = subprocess.Popen(
-        [sys.executable, "-P", "-c", _CHILD, str(Path(__file__).resolve().parents[2])],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    tasks = Connection(os.dup(proc.stdin.fileno()), readable=False)
-    results = Connection(os.dup(proc.stdout.fileno()), writable=False)
-    proc.stdin.close()
-    proc.stdout.close()
-    setup = {"config": config.to_dict(), "redirects": redirects, "keep_body": keep_body}
-    try:
-        tasks.send({**setup, "threads": workers})
-    except OSError:
-        pass  # it died at once: its results pipe says so
-    tail: list[str] = []
-
-    def status() -> str:
+def run(name: str, job: JobSpec, config: CrawlConfig, on_record: OnRecord = None) -> CrawlResult:
+    """Run ``job`` in a fresh, monkey-patched Python and collect its records here."""
+    meter = Meter()
+    launched = meter.t0
+    kind, what = job
+    urls: list[str] = list(what) if kind == "list" else []  # type: ignore[arg-type]
+    shipped = urls if kind == "list" else what.to_dict()  # type: ignore[union-attr]
+    payload = {"kind": kind, "config": config.to_dict(), "job": shipped}
+    records: list[FetchRecord] = []
+    ready: dict[str, Any] = {}  # the child's first line: its clock and CPU when it began
+    done: dict[str, Any] = {}  # its last line: what the run cost it
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-P", "-c", _CHILD, str(Path(__file__).resolve().parents[2])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
         try:
-            code = proc.wait(5.0)
-        except subprocess.TimeoutExpired:
-            return "stopped answering"
-        if not tail:
-            tail.append(_read_tail(stderr))
-        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        return how + (f": {tail[0]}" if tail[0] else "")
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                with proc.stdin:
+                    proc.stdin.write(json.dumps(payload).encode())
+            except BrokenPipeError:
+                pass  # the child died before reading its job; accounted for below
+            for line in proc.stdout:
+                message = json.loads(line)
+                if isinstance(message, list):
+                    record = _from_line(message)
+                    records.append(record)
+                    if on_record is not None:
+                        on_record(record)
+                elif "ready" in message:
+                    ready = message
+                else:
+                    done = message
+            proc.wait()
+        finally:
+            if proc.poll() is None:  # we are leaving early (on_record raised, Ctrl-C)
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        complaint = _read_tail(stderr)
+    if ready:  # the clock starts when the patched child is ready, as others' after imports
+        meter.t0 = ready["ready"]
+    if not done:
+        why = _death(proc.returncode, complaint)
+        if kind != "list":
+            raise WorkerDied(f"{why}; what was done is kept (with --db, --resume continues)")
+        _account_for_the_rest(urls, records, why, time.perf_counter() - meter.t0, on_record)
+    extra = {
+        **done.get("extra", {}),
+        "startup_s": meter.t0 - launched,  # starting Python, importing, patching
+        "total_wall_s": time.perf_counter() - launched,  # start-up included
+    }
+    # The child's CPU reaches us through RUSAGE_CHILDREN once it has been waited for;
+    # its start-up is left out, as the other engines' imports are.
+    start_cpu = ready.get("cpu_s", 0.0)
+    peak = int(done.get("peak_in_flight", 0))
+    return meter.result(name, config, records, peak, extra_cpu_s=-start_cpu, extra=extra)
 
-    def reap(kill: bool) -> None:
-        if kill and proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        if not tail:
-            tail.append(_read_tail(stderr))
-        stderr.close()
 
-    return [Child("gevent", tasks, results, workers, status)], reap, {}
+def _account_for_the_rest(
+    urls: Sequence[str], records: list[FetchRecord], why: str, now: float, on_record: OnRecord
+) -> None:
+    """The child died: every URL it did not report still gets its record."""
+    seen = {r.index for r in records}
+    for index, url in enumerate(urls):
+        if index not in seen:
+            record = FetchRecord(index, url, None, 0, ErrorKind.OTHER, 0, now, now, why)
+            records.append(record)
+            if on_record is not None:
+                on_record(record)
+
+
+def _to_line(r: FetchRecord) -> bytes:
+    """A record as one compact JSON line."""
+    row = [r.index, r.url, r.status, r.nbytes, r.error, r.attempts, r.start, r.end]
+    row += [r.detail, r.final_url]
+    return json.dumps(row, separators=(",", ":")).encode() + b"\n"
+
+
+def _from_line(row: list[Any]) -> FetchRecord:
+    index, url, status, nbytes, error, attempts, start, end, detail, final_url = row
+    kind = None if error is None else ErrorKind(error)
+    return FetchRecord(index, url, status, nbytes, kind, attempts, start, end, detail, final_url)
 
 
 def _read_tail(stream: IO[bytes]) -> str:
@@ -315,17 +332,34 @@ def _read_tail(stream: IO[bytes]) -> str:
     return lines[-1][:200] if lines else ""
 
 
+def _death(returncode: int | None, complaint: str) -> str:
+    if returncode is not None and returncode < 0:
+        how = f"was killed by signal {-returncode}"
+    else:
+        how = f"exited with code {returncode} before finishing"
+    return f"gevent child process {how}" + (f": {complaint}" if complaint else "")
+
+
 def child_main() -> None:
     """The child's side; ``patch_all()`` has already run (see :data:`_CHILD`)."""
-    ignore_interrupts()
-    results = Connection(os.dup(1), readable=False)
-    os.dup2(2, 1)  # a stray print() now goes to stderr, not into the results pipe
-    tasks = Connection(0, writable=False)
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print() now goes to stderr, not into the records
     try:
-        setup = tasks.recv()
-        config = CrawlConfig.from_dict(setup["config"])
-        with Fetcher(config, redirects=setup["redirects"], keep_body=setup["keep_body"]) as fetcher:
-            serve(tasks, results, fetcher, setup["threads"])
+        payload = json.load(sys.stdin.buffer)
+        config = CrawlConfig.from_dict(payload["config"])
+        kind = payload["kind"]
+        if kind == "list":
+            what = payload["job"]
+        else:
+            from concur.crawl.plan import CrawlPlan
+
+            what = CrawlPlan.from_dict(payload["job"])
+        gc.freeze()  # what start-up made is not the collector's to walk again and again
+        result = run_here("gevent", (kind, what), config, _batched(out))
+        extra = {**result.extra, "child_cpu_s": result.cpu_s, "child_wall_s": result.wall_s}
+        summary = {"done": True, "peak_in_flight": result.peak_in_flight, "extra": extra}
+        out.write(json.dumps(summary).encode() + b"\n")
+        out.flush()
     except BaseException:
         import traceback
 
@@ -336,13 +370,53 @@ def child_main() -> None:
     os._exit(0)  # skip interpreter teardown: the parent is waiting for this exit
 
 
-def run_here(name: str, work: Work, config: CrawlConfig) -> CrawlResult:
-    """Run ``work`` with ``config.concurrency`` greenlets *in this process*.
+def _batched(out: IO[bytes]) -> Callable[[FetchRecord], None]:
+    """An ``on_record`` that writes records to ``out`` once per turn of gevent's loop.
 
-    Only for a process that has already called ``gevent.monkey.patch_all()`` (an
-    experiment that patches its own fresh interpreter): the blocking driver, whose
-    threads are greenlets here.
+    Every record finished in one turn goes out in one write, at the end of that turn:
+    the parent still sees them live, at a write per batch instead of per record.
     """
-    from concur.engines.drive_threads import run_threads
+    import gevent
 
-    return run_threads(name, Fetcher, {}, work, config)
+    loop = gevent.get_hub().loop
+    pending: list[bytes] = []
+
+    def flush() -> None:
+        out.write(b"".join(pending))
+        out.flush()
+        pending.clear()
+
+    def emit(record: FetchRecord) -> None:
+        if not pending:
+            loop.run_callback(flush)
+        pending.append(_to_line(record))
+
+    out.write(json.dumps({"ready": time.perf_counter(), "cpu_s": _own_cpu()}).encode() + b"\n")
+    out.flush()
+    emit.flush = flush  # type: ignore[attr-defined]
+    return emit
+
+
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def run_here(
+    name: str, job: JobSpec, config: CrawlConfig, on_record: OnRecord = None
+) -> CrawlResult:
+    """Run ``job`` with ``config.concurrency`` greenlets *in this process*.
+
+    Only for a process that has already called ``gevent.monkey.patch_all()`` (the child,
+    or an experiment that patches its own fresh interpreter): the blocking driver,
+    whose threads are greenlets here.
+    """
+    work = make_job(job, config, on_record)
+    try:
+        result = run_threads(name, Fetcher, {}, work, config)
+    finally:
+        work.close()
+    flush = getattr(on_record, "flush", None)
+    if flush is not None:
+        flush()
+    return result

@@ -35,23 +35,17 @@ import collections
 import socket
 import ssl
 from collections.abc import AsyncIterator
-from types import TracebackType
 from typing import Any
 
 import httptools
 import httpx
 
-from concur.attempt import Attempt, answer, failure, one_line, too_large
+from concur.attempt import Attempt, failure, one_line, too_large
+from concur.engines.fetcher import AsyncFetcher, acollect, answered
 from concur.engines.oserrors import RESET_ERRNOS
-from concur.errors import SpecError
 from concur.records import CrawlConfig, ErrorKind
 
-__all__ = ["TRANSPORTS", "ConcurTransport", "Fetcher", "classify"]
-
-TRANSPORTS = ("concur", "per-worker", "pool")
-"""``concur``: the transport below (default).  ``per-worker``: httpx's stock transport, a
-client with a one-connection pool per worker.  ``pool``: one stock client whose pool
-holds ``concurrency`` connections — the setup that is slow (kept to show it)."""
+__all__ = ["ConcurTransport", "Fetcher", "classify"]
 
 _SPENT = httpx.ByteStream(b"")  # what a read and closed response's stream becomes
 _TRUNCATED_TEXT = "peer closed connection without sending complete message body"
@@ -474,41 +468,28 @@ def _clients(config: CrawlConfig, transport: str, redirects: bool) -> list[httpx
     return [client(limits=one, verify=tls) for _ in range(n)]
 
 
-class Fetcher:
+class Fetcher(AsyncFetcher):
     """``await fetch(url) -> Attempt`` with ``httpx.AsyncClient`` (an async context).
 
-    ``transport`` is one of :data:`TRANSPORTS` (default ``concur``).  With
+    ``transport`` is ``concur`` (the default: :class:`ConcurTransport`), ``per-worker``
+    (httpx's stock transport, a one-connection client per fetch in flight) or ``pool``
+    (one stock client pooling ``concurrency`` connections: the slow setup).  With
     ``per-worker``, each fetch in flight borrows a client of its own.
     """
 
     def __init__(
-        self,
-        config: CrawlConfig,
-        *,
-        redirects: bool,
-        keep_body: bool,
-        transport: str = "concur",
+        self, config: CrawlConfig, *, redirects: bool, keep_body: bool, transport: str = "concur"
     ) -> None:
-        if transport not in TRANSPORTS:
-            raise SpecError(
-                f"unknown httpx transport {transport!r}; choose from {', '.join(TRANSPORTS)}"
-            )
-        self.config = config
-        self.redirects = redirects
-        self.keep_body = keep_body
+        super().__init__(config, redirects=redirects, keep_body=keep_body)
         self.transport = transport
         self.variant = {"transport": transport}
-        self._clients: list[httpx.AsyncClient] = []
 
-    async def __aenter__(self) -> Fetcher:
+    async def open(self) -> None:
         self._clients = _clients(self.config, self.transport, self.redirects)
         self._free = list(self._clients)
         self._shared = self._clients[0] if len(self._clients) == 1 else None
-        return self
 
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def aclose(self) -> None:
         for client in self._clients:
             await client.aclose()
 
@@ -533,38 +514,28 @@ class Fetcher:
 
     async def _read(self, resp: httpx.Response) -> Attempt:
         """Stream the (decoded) body, stopping once it passes ``max_body`` bytes."""
-        limit = self.config.max_body
+        limit = self.limit
         status = resp.status_code
         final = str(resp.url) if resp.history else ""
-        encoded = False
-        length: bytes | None = None
-        retry_after: str | None = None
-        ctype = location = ""
-        for name, value in resp.headers.raw:  # one pass: each Headers lookup scans them all
+        raw = resp.headers.raw
+        wanted = {}
+        for name, value in raw:  # one pass: each Headers lookup scans them all
             key = name.lower()
-            if key == b"content-length":
-                length = value
-            elif key == b"content-encoding":
-                encoded = True
-            elif key == b"retry-after":
-                retry_after = value.decode("latin-1")
-            elif key == b"content-type":
-                ctype = value.decode("latin-1")
-            elif key == b"location":
-                location = value.decode("latin-1")
-        if not encoded and length is not None and length.isdigit() and int(length) > limit:
+            if key in _WANTED:
+                wanted[_WANTED[key]] = value.decode("latin-1")
+        length = wanted.get("Content-Length", "")
+        encoded = "Content-Encoding" in wanted
+        if not encoded and length.isdigit() and int(length) > limit:
             return too_large(status, limit, final)
-        body = bytearray() if self.keep_body else None
-        nbytes = 0
         # Without a Content-Encoding the raw bytes are the body: skip the decoder layer.
-        async for piece in resp.aiter_bytes() if encoded else resp.aiter_raw():
-            nbytes += len(piece)
-            if nbytes > limit:
-                return too_large(status, limit, final)
-            if body is not None:
-                body += piece
-        if status != 429 and status != 503:
-            retry_after = None
-        if body is None:
-            return answer(status, nbytes, retry_after=retry_after, final_url=final)
-        return answer(status, nbytes, bytes(body), ctype, location, retry_after, final)
+        pieces = resp.aiter_bytes() if encoded else resp.aiter_raw()
+        got = await acollect(pieces, limit, self.keep_body)
+        if got is None:
+            return too_large(status, limit, final)
+        return answered(status, got[0], got[1], wanted.get, final)
+
+
+_WANTED = {
+    name.lower().encode(): name
+    for name in ("Content-Length", "Content-Encoding", "Content-Type", "Location", "Retry-After")
+}

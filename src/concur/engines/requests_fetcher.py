@@ -40,8 +40,9 @@ import requests.adapters
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from concur.attempt import Attempt, answer, failure, too_large
-from concur.engines.urllib3_errors import classify
+from concur.attempt import Attempt, failure, too_large
+from concur.engines.fetcher import BlockingFetcher, answered, collect
+from concur.engines.urllib3_errors import broken_off, classify
 from concur.records import CrawlConfig, ErrorKind
 
 __all__ = ["Fetcher", "Watchdog"]
@@ -215,19 +216,15 @@ def new_session(config: CrawlConfig) -> requests.Session:
     return session
 
 
-class Fetcher:
+class Fetcher(BlockingFetcher):
     """``fetch(url) -> Attempt`` with requests, from any number of threads.
 
     Each thread gets a session of its own the first time it fetches (a thread-local),
     so one fetcher serves a whole pool; :meth:`close` closes every session it made.
     """
 
-    variant: dict[str, Any] = {}
-
     def __init__(self, config: CrawlConfig, *, redirects: bool, keep_body: bool) -> None:
-        self.config = config
-        self.redirects = redirects
-        self.keep_body = keep_body
+        super().__init__(config, redirects=redirects, keep_body=keep_body)
         self.watchdog = Watchdog()
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -253,49 +250,27 @@ class Fetcher:
             _current.watch = None
             expired = self.watchdog.disarm(watch)
         if expired:  # whatever the cut socket made the library say, the cause is the deadline
-            return failure(
-                ErrorKind.TIMEOUT, f"no complete answer within {self.config.timeout:g} s"
-            )
+            seconds = self.config.timeout
+            return failure(ErrorKind.TIMEOUT, f"no complete answer within {seconds:g} s")
         return attempt
 
     def _get(self, url: str) -> Attempt:
         session = getattr(self._local, "session", None) or self._session()
-        limit = self.config.max_body
-        with session.get(
-            url, stream=True, timeout=self._socket_timeout, allow_redirects=self.redirects
-        ) as resp:
+        timeout = self._socket_timeout
+        with session.get(url, stream=True, timeout=timeout, allow_redirects=self.redirects) as resp:
             status = resp.status_code
             headers = resp.headers
             final = resp.url if resp.history else ""
             length = headers.get("Content-Length", "")
-            if length.isdigit() and int(length) > limit and "Content-Encoding" not in headers:
-                return too_large(status, limit, final)  # announced: no need to read it
-            body = bytearray() if self.keep_body else None
-            nbytes = 0
-            try:
-                for piece in resp.iter_content(CHUNK):  # decompressed, as aiohttp's
-                    nbytes += len(piece)
-                    if nbytes > limit:
-                        return too_large(status, limit, final)
-                    if body is not None:
-                        body += piece
-            except Exception as exc:  # the answer began: keep its status and what arrived
-                broken = classify(exc)
-                kind = ErrorKind.TRUNCATED if broken.error is ErrorKind.RESET else broken.error
-                return failure(kind or ErrorKind.OTHER, broken.detail, status, nbytes)
-            if body is None:
-                return answer(
-                    status, nbytes, retry_after=headers.get("Retry-After"), final_url=final
-                )
-            return answer(
-                status,
-                nbytes,
-                bytes(body),
-                headers.get("Content-Type", ""),
-                headers.get("Location", ""),
-                headers.get("Retry-After"),
-                final,
-            )
+            if length.isdigit() and int(length) > self.limit and "Content-Encoding" not in headers:
+                return too_large(status, self.limit, final)  # announced: no need to read it
+            try:  # decompressed, as aiohttp's
+                got = collect(resp.iter_content(CHUNK), self.limit, self.keep_body)
+            except Exception as exc:  # the answer began: keep its status
+                return broken_off(exc, status)
+            if got is None:
+                return too_large(status, self.limit, final)
+            return answered(status, got[0], got[1], headers.get, final)
 
     def close(self) -> None:
         with self._lock:
@@ -303,11 +278,3 @@ class Fetcher:
         for session in sessions:
             session.close()
         self.watchdog.close()
-
-    def __enter__(self) -> Fetcher:
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

@@ -52,7 +52,6 @@ import asyncio
 import socket
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 from tornado import httputil
@@ -61,14 +60,14 @@ from tornado.iostream import StreamClosedError
 from tornado.netutil import DefaultLoopResolver, Resolver
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError, SimpleAsyncHTTPClient
 
-from concur.attempt import Attempt, answer, failure, one_line, too_large
+from concur.attempt import Attempt, failure, one_line, too_large
+from concur.engines.fetcher import AsyncFetcher, answered
 from concur.engines.oserrors import os_kind
 from concur.errors import EngineUnavailable
 from concur.records import CrawlConfig, ErrorKind
 
-__all__ = ["CLIENTS", "Fetcher", "classify", "default_client"]
+__all__ = ["Fetcher", "classify", "default_client"]
 
-CLIENTS = ("curl", "simple")
 CURL_HINT = (
     "pip install 'concur[curl]' (pycurl builds against libcurl's headers: libcurl4-openssl-dev)"
 )
@@ -149,30 +148,50 @@ class _CachingResolver(Resolver):
 
 
 class _Transfer:
-    """What one attempt has seen so far: the status line and the body bytes."""
+    """What one attempt has seen so far: the status line, three headers, the body bytes.
 
-    __slots__ = (
-        "status",
-        "nbytes",
-        "too_large",
-        "location",
-        "retry_after",
-        "refused",
-        "resent",
-        "body",
-        "content_type",
-    )
+    Both clients feed it: each header line (libcurl's as bytes, Tornado's as text) and
+    each piece of the body, counted against the limit as it arrives.
+    """
 
-    def __init__(self, keep_body: bool = False) -> None:
+    __slots__ = ("limit", "status", "nbytes", "too_large", "headers", "refused", "resent", "body")
+
+    def __init__(self, limit: int, keep_body: bool = False) -> None:
+        self.limit = limit
         self.status: int | None = None
         self.nbytes = 0
         self.too_large = False
-        self.location: str | None = None
-        self.retry_after: str | None = None
+        self.headers: dict[str, str] = {}  # the few the rules read, by lower-case name
         self.refused = False  # curl client only
         self.resent = 0  # curl client only: requests libcurl re-sent on its own
         self.body: bytearray | None = bytearray() if keep_body else None  # crawl mode keeps it
-        self.content_type = ""
+
+    def header_line(self, line: str) -> None:
+        if line.startswith("HTTP/"):  # a new response (after a redirect, say)
+            self.status = int(line.split(None, 2)[1])
+            self.headers.clear()
+            return
+        name, _, value = line.partition(":")
+        key = name.strip().lower()
+        if key in _KEPT:
+            self.headers[key] = value.strip()
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def chunk(self, data: bytes) -> bool:
+        """Take a piece of the body; False once the body is over the limit."""
+        self.nbytes += len(data)
+        if self.nbytes > self.limit:
+            self.too_large = True
+            self.nbytes = self.limit
+            return False
+        if self.body is not None:
+            self.body += data
+        return True
+
+
+_KEPT = frozenset({"location", "retry-after", "content-type"})
 
 
 def classify(exc: BaseException, seen: _Transfer | None = None) -> Attempt:
@@ -248,25 +267,10 @@ def _make_client(
 
         def curl_kwargs(seen: _Transfer) -> dict[str, Any]:
             def on_header(line: bytes) -> None:
-                if line.startswith(b"HTTP/"):  # a new response (after a redirect, say)
-                    seen.status = int(line.split(None, 2)[1])
-                    seen.location = seen.retry_after = None
-                elif line[:9].lower() == b"location:":
-                    seen.location = line[9:].strip().decode("latin-1")
-                elif line[:12].lower() == b"retry-after:":
-                    seen.retry_after = line[12:].strip().decode("latin-1")
-                elif line[:13].lower() == b"content-type:":
-                    seen.content_type = line[13:].strip().decode("latin-1")
+                seen.header_line(line.decode("latin-1"))
 
-            def on_body(chunk: bytes) -> int:
-                seen.nbytes += len(chunk)
-                if seen.nbytes > limit:  # returning less than given: CURLE_WRITE_ERROR
-                    seen.too_large = True
-                    seen.nbytes = limit
-                    return 0
-                if seen.body is not None:
-                    seen.body += chunk
-                return len(chunk)
+            def on_body(chunk: bytes) -> int:  # returning less than given: CURLE_WRITE_ERROR
+                return len(chunk) if seen.chunk(chunk) else 0
 
             def on_debug(kind: int, text: bytes) -> None:
                 if kind != 0:  # CURLINFO_TEXT: libcurl's own remarks
@@ -303,26 +307,12 @@ def _make_client(
     )
 
     def simple_kwargs(seen: _Transfer) -> dict[str, Any]:
-        def on_header(line: str) -> None:  # Tornado calls it only for the final response
-            if line.startswith("HTTP/"):
-                seen.status = int(line.split(None, 2)[1])
-            elif line[:9].lower() == "location:":
-                seen.location = line[9:].strip()
-            elif line[:12].lower() == "retry-after:":
-                seen.retry_after = line[12:].strip()
-            elif line[:13].lower() == "content-type:":
-                seen.content_type = line[13:].strip()
-
         def on_chunk(chunk: bytes) -> None:
-            seen.nbytes += len(chunk)
-            if seen.nbytes > limit:
-                seen.too_large = True
-                seen.nbytes = limit
+            if not seen.chunk(chunk):
                 raise _BodyTooLarge(f"body over {limit} bytes")
-            if seen.body is not None:
-                seen.body += chunk
 
-        return {"header_callback": on_header, "streaming_callback": on_chunk}
+        # Tornado calls the header callback only for the final response
+        return {"header_callback": seen.header_line, "streaming_callback": on_chunk}
 
     def close() -> None:
         http.close()
@@ -340,7 +330,7 @@ def default_client() -> str:
     return "curl"
 
 
-class Fetcher:
+class Fetcher(AsyncFetcher):
     """``await fetch(url) -> Attempt`` with Tornado's ``AsyncHTTPClient`` (an async context).
 
     ``client`` is ``curl`` or ``simple`` (default: :func:`default_client`).
@@ -349,31 +339,20 @@ class Fetcher:
     def __init__(
         self, config: CrawlConfig, *, redirects: bool, keep_body: bool, client: str | None = None
     ) -> None:
-        chosen = client or default_client()
-        if chosen not in CLIENTS:
-            raise EngineUnavailable(
-                f"tornado client {chosen!r}: choose one of {', '.join(CLIENTS)}"
-            )
-        self.config = config
-        self.redirects = redirects
-        self.keep_body = keep_body
-        self.client = chosen
-        self.variant = {"client": chosen}
-        self.headers = {"User-Agent": config.user_agent, **dict(config.headers)}
+        super().__init__(config, redirects=redirects, keep_body=keep_body)
+        self.client = client or default_client()  # the registry checks the choice
+        self.variant = {"client": self.client}
 
-    async def __aenter__(self) -> Fetcher:
+    async def open(self) -> None:
         self.http, self.callbacks, self._close = _make_client(self.config, self.client)
-        return self
 
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def aclose(self) -> None:
         self._close()
 
     async def fetch(self, url: str) -> Attempt:
         config = self.config
         seconds = config.timeout
-        seen = _Transfer(keep_body=self.keep_body)
+        seen = _Transfer(self.limit, keep_body=self.keep_body)
         request = HTTPRequest(
             url,
             headers=self.headers,  # fetch() copies them before adding Host, Connection...
@@ -398,13 +377,8 @@ class Fetcher:
         final = final if final != url else ""
         status = response.code
         if seen.too_large:
-            return too_large(status, self.config.max_body, final)
-        if self.redirects and 300 <= status < 400 and seen.location:
+            return too_large(status, self.limit, final)
+        if self.redirects and 300 <= status < 400 and seen.header("Location"):
             detail = f"too many redirects (more than {self.config.max_redirects})"
             return failure(ErrorKind.OTHER, detail, status, seen.nbytes)._replace(final_url=final)
-        retry_after = seen.retry_after if status in (429, 503) else None
-        if seen.body is None:
-            return answer(status, seen.nbytes, retry_after=retry_after, final_url=final)
-        location = seen.location or response.headers.get("Location", "")
-        ctype = seen.content_type or response.headers.get("Content-Type", "")
-        return answer(status, len(seen.body), bytes(seen.body), ctype, location, retry_after, final)
+        return answered(status, seen.nbytes, seen.body, seen.header, final)

@@ -86,13 +86,12 @@ def _crawler(engine: str) -> Any:
     if engine == "gevent":
         try:
             from concur.engines import gevent_engine
-            from concur.engines.jobs import ListJob
         except ImportError as exc:
             return f"gevent engine unavailable here: {exc}"
 
         def run_gevent(urls: list[str], config: Any) -> tuple[float, int, list[list[float]]]:
             # the blocking driver on greenlets, in this process (patched by the experiment)
-            result = gevent_engine.run_here("gevent", ListJob(urls, config, None), config)
+            result = gevent_engine.run_here("gevent", ("list", urls), config)
             return result.wall_s, result.ok, [[r.start, r.end] for r in result.records]
 
         return run_gevent

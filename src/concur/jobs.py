@@ -1,11 +1,13 @@
 """The two jobs a driver can run, behind one small interface: a URL list, and a crawl.
 
-A driver (async, threads, child processes) keeps fetches in flight; a job decides which
-URL is fetched next and what each finished attempt means.  Both jobs answer the same
-two calls, so every driver runs either one with the same loop:
+A driver (async, threads, child processes: :mod:`concur.engines`) keeps fetches in
+flight; a job decides which URL is fetched next and what each finished attempt means,
+without any I/O of its own — rules, like :mod:`concur.crawl`, tested with a fake clock.
+Both jobs answer the same two calls, so every driver runs either one with the same loop:
 
-* ``next(now)`` — a :class:`~concur.crawl.frontier.Job` to fetch now; or a float, the
-  seconds until one may be ready (``math.inf``: not before a fetch in flight
+* ``next(now)`` — a task (a URL to fetch now, with what the job remembers about it:
+  a :class:`ListTask`, or the crawl's :class:`~concur.crawl.frontier.Job`); or a
+  float, the seconds until one may be ready (``math.inf``: not before a fetch in flight
   completes); or None when the job is over (nothing queued, waiting or in flight);
 * ``complete(task, attempt, now)`` — the :class:`~concur.attempt.Attempt` of a task
   handed out by ``next``: it becomes a record, or a retry queued for later.
@@ -24,22 +26,39 @@ import heapq
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from concur.attempt import Attempt
-from concur.crawl.frontier import Job
-from concur.crawl.plan import CrawlPlan
-from concur.crawl.scheduler import Scheduler
-from concur.crawl.scope import Scope
 from concur.crawl.urls import check_url
 from concur.errors import WorkerDied
 from concur.records import CrawlConfig, ErrorKind, FetchRecord
 from concur.retry import Jitter, retry_delay
 
-__all__ = ["CrawlJob", "ListJob", "OnRecord", "Work"]
+if TYPE_CHECKING:  # a crawl's modules load when a crawl runs: a URL list needs none of them
+    from concur.crawl.plan import CrawlPlan
+    from concur.crawl.scheduler import Scheduler
+
+__all__ = ["CrawlJob", "JobSpec", "ListJob", "ListTask", "OnRecord", "Task", "Work", "make_job"]
 
 OnRecord = Callable[[FetchRecord], None] | None
 """An optional callback a run calls with each record as it is done (progress bars)."""
+
+JobSpec = tuple[Literal["list"], Sequence[str]] | tuple[Literal["crawl"], "CrawlPlan"]
+"""A job as data, before it runs: ``("list", urls)`` or ``("crawl", plan)``."""
+
+
+def make_job(job: JobSpec, config: CrawlConfig, on_record: OnRecord) -> Work:
+    """The running job for ``job`` (a crawl opens its frontier here)."""
+    if job[0] == "list":
+        return ListJob(job[1], config, on_record)
+    return CrawlJob(job[1], config, on_record)
+
+
+class Task(Protocol):
+    """What a driver needs to know of a task: the URL to fetch (the rest is the job's)."""
+
+    @property
+    def url(self) -> str: ...
 
 
 class Work(Protocol):
@@ -49,13 +68,18 @@ class Work(Protocol):
     keep_body: bool  # the fetcher keeps bodies (crawl: links are extracted from them)
     records: list[FetchRecord]
 
+    @property
+    def peak_in_flight(self) -> int:
+        """The most tasks handed out and not yet completed, at once."""
+        ...
+
     def workers(self, concurrency: int) -> int:
         """How many workers are worth starting for this job."""
         ...
 
-    def next(self, now: float) -> Job | float | None: ...
+    def next(self, now: float) -> Any: ...  # a Task, a float or None
 
-    def complete(self, task: Job, attempt: Attempt, now: float) -> None: ...
+    def complete(self, task: Any, attempt: Attempt, now: float) -> None: ...
 
     def abandon(self, why: str, now: float) -> None:
         """The workers are gone: account for every URL not yet recorded, or raise."""
@@ -66,6 +90,16 @@ class Work(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ListTask(NamedTuple):
+    """One fetch of a URL list: which URL, which attempt, when its first attempt began."""
+
+    id: int  # the URL's index in the input
+    url: str  # as given, stripped
+    attempt: int  # 1 for the first try
+    start: float  # when the first attempt started (the record's start)
+    resent: int = 0  # re-sends the library made in earlier attempts
 
 
 class ListJob:
@@ -82,75 +116,72 @@ class ListJob:
         self._next = 0
         self._max = config.concurrency
         self._in_flight = 0
-        self._starts: dict[int, float] = {}  # index -> start of its first attempt
-        self._delayed: list[tuple[float, int, Job]] = []  # retries: (not before, seq, task)
+        self.peak_in_flight = 0
+        self._delayed: list[tuple[float, int, ListTask]] = []  # retries: (not before, seq, task)
         self._seq = itertools.count()
         self._rngs: dict[int, Jitter] = {}  # backoff jitter of URLs that were retried
-        self._resent: dict[int, int] = {}  # library re-sends of earlier attempts
 
     def workers(self, concurrency: int) -> int:
         return max(1, min(concurrency, len(self.urls)))
 
-    def next(self, now: float) -> Job | float | None:
+    def next(self, now: float) -> ListTask | float | None:
         if self._in_flight >= self._max:
             return math.inf
         delayed = self._delayed
         if delayed and delayed[0][0] <= now:
-            self._in_flight += 1
-            return heapq.heappop(delayed)[2]
-        urls = self.urls
-        while self._next < len(urls):
-            index = self._next
-            self._next += 1
-            url = urls[index]
-            why = check_url(url)
-            if why is not None:  # never fetched, still recorded
-                self._emit(
-                    FetchRecord(index, url, None, 0, ErrorKind.INVALID_URL, 0, now, now, why)
+            task = heapq.heappop(delayed)[2]
+        else:
+            task = None
+            urls = self.urls
+            while self._next < len(urls):
+                index = self._next
+                self._next += 1
+                url = urls[index]
+                why = check_url(url)
+                if why is None:
+                    task = ListTask(index, url.strip(), 1, now)
+                    break
+                self.records.append(  # never fetched, still recorded
+                    record := FetchRecord(
+                        index, url, None, 0, ErrorKind.INVALID_URL, 0, now, now, why
+                    )
                 )
-                continue
-            self._in_flight += 1
-            self._starts[index] = now
-            return Job(index, url.strip(), 0, "", 1)
-        if delayed:
-            return max(delayed[0][0] - now, 0.0)
-        return math.inf if self._in_flight else None
+                if self._on_record is not None:
+                    self._on_record(record)
+            if task is None:
+                if delayed:
+                    return max(delayed[0][0] - now, 0.0)
+                return math.inf if self._in_flight else None
+        self._in_flight += 1
+        if self._in_flight > self.peak_in_flight:
+            self.peak_in_flight = self._in_flight
+        return task
 
-    def complete(self, task: Job, attempt: Attempt, now: float) -> None:
+    def complete(self, task: ListTask, attempt: Attempt, now: float) -> None:
         self._in_flight -= 1
         index = task.id
-        number = task.attempt
         if attempt.error is not None:
             rng = self._rngs.get(index) or Jitter(self.config.seed, index)
-            wait = retry_delay(attempt, number, self.config, rng)
+            wait = retry_delay(attempt, task.attempt, self.config, rng)
             if wait is not None:
                 self._rngs[index] = rng  # later attempts continue the same sequence
-                if attempt.resent:
-                    self._resent[index] = self._resent.get(index, 0) + attempt.resent
-                retry = task._replace(attempt=number + 1)
+                retry = task._replace(attempt=task.attempt + 1, resent=task.resent + attempt.resent)
                 heapq.heappush(self._delayed, (now + wait, next(self._seq), retry))
                 return
             self._rngs.pop(index, None)
-        attempts = number + attempt.resent
-        if self._resent:
-            attempts += self._resent.pop(index, 0)
         final = attempt.final_url
-        self._emit(
-            FetchRecord(
-                index,
-                self.urls[index],
-                attempt.status,
-                attempt.nbytes,
-                attempt.error,
-                attempts,
-                self._starts.pop(index),
-                now,
-                attempt.detail,
-                final if final != task.url else "",
-            )
+        record = FetchRecord(
+            index,
+            self.urls[index],
+            attempt.status,
+            attempt.nbytes,
+            attempt.error,
+            task.attempt + task.resent + attempt.resent,
+            task.start,
+            now,
+            attempt.detail,
+            final if final != task.url else "",
         )
-
-    def _emit(self, record: FetchRecord) -> None:
         self.records.append(record)
         if self._on_record is not None:
             self._on_record(record)
@@ -158,17 +189,16 @@ class ListJob:
     def abandon(self, why: str, now: float) -> None:
         waiting = [task for _, _, task in self._delayed]
         self._delayed.clear()
-        for task in waiting:
-            start = self._starts.pop(task.id, now)
-            url = self.urls[task.id]
-            tries = task.attempt - 1 + self._resent.pop(task.id, 0)
-            self._emit(FetchRecord(task.id, url, None, 0, ErrorKind.OTHER, tries, start, now, why))
-        while self._next < len(self.urls):
-            index = self._next
-            self._next += 1
-            self._emit(
-                FetchRecord(index, self.urls[index], None, 0, ErrorKind.OTHER, 0, now, now, why)
+        lost = [(t.id, t.attempt - 1 + t.resent, t.start) for t in waiting]
+        lost += [(i, 0, now) for i in range(self._next, len(self.urls))]
+        self._next = len(self.urls)
+        for index, tries, start in lost:
+            record = FetchRecord(
+                index, self.urls[index], None, 0, ErrorKind.OTHER, tries, start, now, why
             )
+            self.records.append(record)
+            if self._on_record is not None:
+                self._on_record(record)
 
     def extra(self) -> dict[str, Any]:
         return {}
@@ -206,6 +236,10 @@ class CrawlJob:
     def workers(self, concurrency: int) -> int:
         return concurrency
 
+    @property
+    def peak_in_flight(self) -> int:
+        return self.scheduler.peak_in_flight
+
     def abandon(self, why: str, now: float) -> None:
         raise WorkerDied(f"{why}; what was done is kept (with --db, --resume continues)")
 
@@ -221,6 +255,9 @@ def new_scheduler(
     plan: CrawlPlan, config: CrawlConfig, on_record: Callable[[FetchRecord], None]
 ) -> Scheduler:
     """The scheduler of ``plan``, on an SQLite store when ``plan.db`` is set."""
+    from concur.crawl.scheduler import Scheduler
+    from concur.crawl.scope import Scope
+
     scope = Scope.for_seeds(
         plan.seeds,
         domains=plan.domains,

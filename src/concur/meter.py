@@ -1,10 +1,11 @@
-"""What a run cost: wall time, CPU, peak memory and peak requests in flight.
+"""What a run cost: wall time, CPU and peak memory, packaged with its records.
 
-Every driver measures the same way, so figures compare across models: the clock
-(``time.perf_counter``) starts when the engine is ready to fetch — after imports and,
-for engines that work in child processes, after those have started — and record times
-are seconds since then.  CPU is user + system time of this process and of the children
-it has waited for (``RUSAGE_CHILDREN``), so worker processes count once they are joined.
+Every driver measures the same way (and so does the benchmark's Scrapy reference), so
+figures compare across models: the clock (``time.perf_counter``) starts when the engine
+is ready to fetch — after imports and, for engines that work in child processes, after
+those have started — and record times are seconds since then.  CPU is user + system
+time of this process and of the children it has waited for (``RUSAGE_CHILDREN``), so
+worker processes count once they are joined.
 """
 
 from __future__ import annotations
@@ -12,43 +13,13 @@ from __future__ import annotations
 import operator
 import resource
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from concur.records import CrawlConfig, CrawlResult, FetchRecord
 
-__all__ = ["InFlight", "Meter", "cpu_seconds", "own_peak_rss_kib", "peak_rss_mb"]
-
-
-class InFlight:
-    """Counts requests in flight and remembers the peak (thread-safe when asked)."""
-
-    __slots__ = ("now", "peak", "_lock")
-
-    def __init__(self, threadsafe: bool = False) -> None:
-        self.now = 0
-        self.peak = 0
-        self._lock = threading.Lock() if threadsafe else None
-
-    def enter(self) -> None:
-        if self._lock is None:
-            self.now += 1
-            if self.now > self.peak:
-                self.peak = self.now
-            return
-        with self._lock:
-            self.now += 1
-            if self.now > self.peak:
-                self.peak = self.now
-
-    def leave(self) -> None:
-        if self._lock is None:
-            self.now -= 1
-            return
-        with self._lock:
-            self.now -= 1
+__all__ = ["Meter", "cpu_seconds", "own_peak_rss_kib", "peak_rss_mb"]
 
 
 def cpu_seconds() -> float:

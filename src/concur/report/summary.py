@@ -1,10 +1,15 @@
-"""Summaries of a crawl, computed from its records alone, for terminals and for JSON.
+"""The summary of a run, computed from its records alone, for terminals and for JSON.
 
 The ideal time comes from Little's law: with C requests in flight and each taking
 D seconds, N requests need ``ceil(N / C) * D`` seconds at best.  *Efficiency* is that
-ideal over the measured wall time — 1.0 means the engine added nothing but the wait.
-With drawn latencies (``--latency``) the ideal is computed from the very delays the
-seeded server will give each URL (:func:`ideal_of_delays`).
+ideal over the measured wall time — 1.0 means the engine added nothing but the wait;
+JSON keeps the fraction, the terminal prints it as a percentage.  With drawn latencies
+(``--latency``) the ideal is computed from the very delays the seeded server will give
+each URL (:func:`ideal_of_delays`).
+
+A URL that robots.txt kept the crawl from fetching is a record with error kind
+``robots``: it is not OK, but it is not a failed request either, so the summary counts
+it apart (``robots_skipped``, and ``failed_requests`` for the rest of ``failed``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from concur.records import CrawlResult
+from concur.records import CrawlResult, ErrorKind
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -55,6 +60,7 @@ def summarize(
     n = len(records)
     ok = result.ok
     errors = Counter(str(r.error) for r in records if r.error is not None)
+    skipped = errors.get(str(ErrorKind.ROBOTS), 0)
     latencies = sorted(r.elapsed * 1e3 for r in records if r.attempts > 0)
     wall = result.wall_s
     return {
@@ -64,7 +70,9 @@ def summarize(
         "variant": {k: v for k, v in result.extra.items() if isinstance(v, str | int | float)},
         "requests": n,
         "ok": ok,
-        "failed": n - ok,
+        "failed": n - ok,  # every record that is not OK, robots.txt's skips included
+        "failed_requests": n - ok - skipped,
+        "robots_skipped": skipped,
         "errors": dict(sorted(errors.items())),
         "statuses": {
             str(k): v for k, v in sorted(Counter(r.status for r in records if r.status).items())
@@ -98,8 +106,7 @@ def render(summary: dict[str, Any]) -> str:
     s = summary
     lines = [
         f"engine      {s['impl']}{_variant(s)}  (concurrency {s['concurrency']})",
-        f"requests    {s['requests']}: {s['ok']} ok, {s['failed']} failed"
-        + (f"  {_kinds(s['errors'])}" if s["errors"] else ""),
+        f"requests    {s['requests']}: {_outcomes(s)}",
         f"wall        {s['wall_s']:.3f} s   {s['req_per_s']:,.0f} requests/s",
     ]
     if s["ideal_s"] is not None:
@@ -113,12 +120,31 @@ def render(summary: dict[str, Any]) -> str:
         f"latency     p50 {lat['p50']:.1f} ms   p95 {lat['p95']:.1f} ms   p99 {lat['p99']:.1f} ms",
         f"client cpu  {s['cpu_s']:.3f} s   {s['cpu_us_per_request']:,.0f} µs/request",
         f"memory      peak RSS {s['peak_rss_mb']:.1f} MiB",
-        f"in flight   peak {s['server_peak_in_flight']} (server)   "
-        f"{s['client_peak_in_flight']} (client)"
-        if s.get("server_peak_in_flight") is not None
-        else f"in flight   peak {s['client_peak_in_flight']} (client)",
+        _in_flight(s),
     ]
     return "\n".join(lines)
+
+
+def _outcomes(s: dict[str, Any]) -> str:
+    """``145 ok, 12 failed (http 12), 8 skipped by robots.txt``: skips are not failures."""
+    skipped = s.get("robots_skipped", 0)
+    failed = s["failed"] - skipped
+    kinds = {k: v for k, v in s["errors"].items() if k != str(ErrorKind.ROBOTS)}
+    text = f"{s['ok']} ok, {failed} failed" + (f" {_kinds(kinds)}" if kinds else "")
+    return text + (f", {skipped} skipped by robots.txt" if skipped else "")
+
+
+def _in_flight(s: dict[str, Any]) -> str:
+    """Peak requests in flight, and what capped them when it was not ``-c``."""
+    if s.get("server_peak_in_flight") is not None:
+        text = f"in flight   peak {s['server_peak_in_flight']} (server)   "
+        text += f"{s['client_peak_in_flight']} (client)"
+    else:
+        text = f"in flight   peak {s['client_peak_in_flight']} (client)"
+    limit = s.get("concurrency_limit")
+    if limit:
+        text += f" — limited by {limit['by']}"
+    return text
 
 
 def _variant(s: dict[str, Any]) -> str:

@@ -1,0 +1,159 @@
+"""Argument types shared by the commands: numbers, durations, headers, patterns, URL lists.
+
+Each ``type=`` function here turns one command-line string into a value or raises
+``argparse.ArgumentTypeError``, which argparse reports as a one-line usage error naming
+the flag.  Checking a value where it is parsed keeps the commands free of validation
+code, and the same flag means the same thing in every command.
+
+Durations carry their unit or take the flag's documented one::
+
+    >>> duration("ms")("1.5s"), duration("ms")("100"), duration("s")("100ms")
+    (1500.0, 100.0, 0.1)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import IO, NoReturn
+
+__all__ = [
+    "UsageError",
+    "duration",
+    "fail",
+    "header",
+    "lacking",
+    "latency_spec",
+    "non_negative_int",
+    "positive_int",
+    "read_urls",
+    "regex",
+]
+
+
+class UsageError(Exception):
+    """Flags that do not go together, or a value that does not fit: the message is one line."""
+
+
+def fail(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    """Exit 2 with ``PROG: error: MESSAGE`` on one line (``parser.error`` prints usage first)."""
+    parser.exit(2, f"{parser.prog}: error: {message}\n")
+
+
+def _integer(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text} must be at least {low}")
+        return value
+
+    return parse
+
+
+positive_int = _integer(1)
+non_negative_int = _integer(0)
+
+# seconds per unit; "m" is minutes (a duration never needs metres)
+_UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zµ]*)\s*")
+
+
+def parse_duration(text: str, unit: str) -> float:
+    """``text`` ("100ms", "1.5s", "2m", or a bare number in ``unit``) in ``unit``s.
+
+    Raises ``ValueError`` (one line) for anything else, negative numbers included.
+    """
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration (e.g. 100ms, 1.5s, 2m)")
+    number, given = match.groups()
+    if given and given not in _UNITS:
+        raise ValueError(f"{text!r}: unknown unit {given!r} (use ms, s, m or h)")
+    value = float(number) * _UNITS[given or unit] / _UNITS[unit]
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite duration")
+    if value < 0:
+        raise ValueError(f"{text!r}: a duration cannot be negative")
+    return value
+
+
+def duration(unit: str, *, positive: bool = False) -> Callable[[str], float]:
+    """An argparse type: a duration in ``unit`` ("ms" or "s"); bare numbers are in ``unit``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = parse_duration(text, unit)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if positive and value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be longer than 0")
+        return value
+
+    parse.__name__ = "duration"
+    return parse
+
+
+def header(text: str) -> tuple[str, str]:
+    """An argparse type: ``'NAME: VALUE'`` as a (name, value) pair."""
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} should be 'NAME: VALUE'")
+    return name.strip(), value.strip()
+
+
+def regex(text: str) -> str:
+    """An argparse type: a regular expression that compiles (kept as text)."""
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"bad pattern {text!r}: {exc}") from None
+    return text
+
+
+def latency_spec(text: str) -> str:
+    """An argparse type: a mock-server latency spec such as ``lognormal:50,1000`` (checked)."""
+    from mockserver.latency import SpecError, parse
+
+    try:
+        parse(text)
+    except SpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def read_urls(urls: Sequence[str], source: str | None) -> list[str]:
+    """``urls``, then those of the file ``source`` (``-``: stdin), one a line.
+
+    Blank lines and lines starting with ``#`` are skipped.  An unreadable file is a
+    :class:`UsageError`.
+    """
+    out = list(urls)
+    if source is None:
+        return out
+    try:
+        stream: IO[str] = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"cannot read {source}: {exc.strerror}") from None
+    with stream:
+        out += [line.strip() for line in stream if line.strip() and not line.startswith("#")]
+    return out
+
+
+def lacking(modules: Iterable[str]) -> list[str]:
+    """Which of ``modules`` cannot be imported (looked up, not imported: it costs nothing)."""
+    out = []
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a parent package missing, or a module set to None
+            found = False
+        if not found:
+            out.append(name)
+    return out

@@ -1,0 +1,468 @@
+"""The flags of ``concur crawl`` and the one frozen value they become.
+
+``concur crawl`` has four modes, chosen by what is given:
+
+* **experiment** (no URL, no ``-i``): the book's experiment on the embedded mock server,
+  ``-n`` requests that each wait ``--delay``;
+* **list** (URLs or ``-i FILE``): each URL fetched once, as given;
+* **follow** (``--follow`` and seed URLs): a crawl that follows links;
+* **site** (``--site``): a crawl of the mock server's synthetic site, checked against
+  the site's ground truth.
+
+A flag that does not apply to the mode is a usage error, never silently ignored
+(:data:`APPLIES` says which flag applies where); so is an engine option given to an
+engine that does not take it.  The one flag an engine may ignore by its nature, ``-c``
+with ``serial``, is a one-line warning instead: scripts run one command line over every
+engine.  :func:`from_namespace` checks all that and builds a :class:`CrawlArgs`; the
+commands never read the argparse Namespace again.
+
+Units: ``--delay`` is the mock server's delay in milliseconds (as in the book), and
+``--crawl-delay`` and ``--timeout`` are seconds; all three take a unit instead
+(``100ms``, ``1.5s``, ``2m``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from concur.commands.args import (
+    UsageError,
+    duration,
+    header,
+    latency_spec,
+    non_negative_int,
+    positive_int,
+    read_urls,
+    regex,
+)
+from concur.crawl.plan import CrawlPlan
+from concur.crawl.scheduler import CrawlOptions
+from concur.engines import ENGINES
+from concur.records import CrawlConfig
+
+__all__ = ["APPLIES", "CrawlArgs", "Mode", "add_arguments", "from_namespace", "with_seeds"]
+
+Mode = Literal["experiment", "list", "follow", "site"]
+
+EXPERIMENT_DELAY_MS = 100.0  # the book's
+_DEFAULTS = CrawlConfig()
+_CRAWL: frozenset[Mode] = frozenset({"follow", "site"})
+_SERVER: frozenset[Mode] = frozenset({"experiment", "site"})
+
+# Which flags apply to which modes (every other flag applies to all four).
+APPLIES: dict[str, frozenset[Mode]] = {
+    "-n": frozenset({"experiment"}),
+    "--delay": _SERVER,
+    "--latency": _SERVER,
+    "--seed": _SERVER,
+    "--pages": frozenset({"site"}),
+    **{
+        flag: _CRAWL
+        for flag in (
+            "--depth",
+            "--max-pages",
+            "--per-host",
+            "--crawl-delay",
+            "--domain",
+            "--include",
+            "--exclude",
+            "--no-robots",
+            "--sitemaps",
+            "--db",
+            "--resume",
+            "--commit-every",
+        )
+    },
+}
+
+_WHERE = {
+    _SERVER: "the experiment (no URL) or --site",
+    _CRAWL: "--follow or --site",
+    frozenset({"experiment"}): "the experiment (no URL)",
+    frozenset({"site"}): "--site",
+}
+_MODE_NAME = {
+    "experiment": "the experiment",
+    "list": "a list of URLs",
+    "follow": "--follow",
+    "site": "--site",
+}
+_WHY = {"--delay": " (the mock server's delay; politeness is --crawl-delay)"}
+
+# Engine options as flags: one per option any engine takes (``ENGINES[name].choices``).
+_OPTION_HELP = {
+    "client": "Tornado's HTTP client (default: curl when pycurl is installed, else simple)",
+    "transport": "how httpx holds its connections (default: concur)",
+    "processes": "worker processes (default: one per CPU)",
+    "loop": "the event loop (default: asyncio; --impl uvloop is --loop uvloop)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlArgs:
+    """Everything ``concur crawl`` was asked, checked: the commands read this, not argparse.
+
+    ``plan`` is None outside crawl mode; with ``--site`` its seeds are filled in once
+    the site's server has a port.  ``delay_ms`` is the mock server's delay (experiment
+    and ``--site``), ``latency`` a distribution that replaces it.
+    """
+
+    mode: Mode
+    impl: str
+    engine_options: tuple[tuple[str, Any], ...]
+    config: CrawlConfig
+    urls: tuple[str, ...] = ()
+    plan: CrawlPlan | None = None
+    output: str | None = None
+    json: bool = False
+    fail_on_error: bool = False
+    progress: bool = True
+    n: int = 1000
+    delay_ms: float = EXPERIMENT_DELAY_MS
+    latency: str | None = None
+    seed: int = 0
+    pages: int = 1000
+    warnings: tuple[str, ...] = ()  # flags that were accepted but change nothing
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The engine options, for ``get_engine(impl, **options)``."""
+        return dict(self.engine_options)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every flag of ``concur crawl``, in groups by the mode they apply to.
+
+    Flags that apply to some modes only default to None (or False), so that
+    :func:`from_namespace` can tell "given" from "not given"; their help says the default.
+    """
+    parser.add_argument(
+        "urls",
+        nargs="*",
+        metavar="URL",
+        help="URLs to fetch, or with --follow the seeds of a crawl (none: the experiment)",
+    )
+    parser.add_argument(
+        "--impl",
+        "--engine",
+        default="asyncio",
+        choices=list(ENGINES),
+        help="the engine; concur engines lists them and their options",
+    )
+    parser.add_argument(
+        "-i", "--input", metavar="FILE", help="also read URLs from FILE, one a line (- for stdin)"
+    )
+    parser.add_argument(
+        "-c",
+        "--concurrency",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"requests in flight at most (default: {_DEFAULTS.concurrency}; serial: 1)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=duration("s", positive=True),
+        default=_DEFAULTS.timeout,
+        metavar="SECONDS",
+        help="for a whole request, connect to last byte; a unit may follow, e.g. 500ms "
+        f"(default: {_DEFAULTS.timeout:g} s)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=non_negative_int,
+        default=_DEFAULTS.retries,
+        metavar="N",
+        help="retries of a transient failure, 5xx or 429, after a backoff",
+    )
+    parser.add_argument(
+        "--max-body",
+        type=non_negative_int,
+        default=_DEFAULTS.max_body,
+        metavar="BYTES",
+        help="a longer body is a failure of kind too_large (default: 16777216 bytes = 16 MiB)",
+    )
+    parser.add_argument(
+        "-H",
+        "--header",
+        type=header,
+        action="append",
+        default=None,
+        metavar="'NAME: VALUE'",
+        help="send this header with every request (repeatable)",
+    )
+    parser.add_argument(
+        "--user-agent",
+        default=_DEFAULTS.user_agent,
+        metavar="TEXT",
+        help="the User-Agent header; robots.txt rules are matched against it",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write one JSON record per URL to FILE (JSON Lines); with --db, every result "
+        "in the file",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the summary as JSON, on the last line"
+    )
+    parser.add_argument(
+        "--fail-on-error",
+        action="store_true",
+        help="exit 1 if a request failed (a URL skipped by robots.txt is not a failure)",
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no live progress, even on a terminal"
+    )
+
+    engine = parser.add_argument_group("engine options (each applies to the engines that take it)")
+    for name, (allowed, takers) in _engine_options().items():
+        kw: dict[str, Any] = {"default": None, "dest": f"opt_{name}"}
+        if isinstance(allowed, type):  # int: a positive number
+            kw.update(type=positive_int, metavar="N")
+        else:
+            kw["choices"] = list(allowed)
+        what = _OPTION_HELP.get(name, f"the engine option {name}")
+        engine.add_argument(
+            f"--{name.replace('_', '-')}", help=f"{what}; --impl {' or '.join(takers)}", **kw
+        )
+
+    server = parser.add_argument_group(
+        "the embedded mock server (the experiment, or --site); durations in ms"
+    )
+    server.add_argument(
+        "-n", type=non_negative_int, default=None, help="requests in the experiment (default: 1000)"
+    )
+    server.add_argument(
+        "--delay",
+        type=duration("ms"),
+        default=None,
+        metavar="MS",
+        help="the mock server's delay before each answer, in ms unless a unit follows, e.g. "
+        f"1.5s (default: {EXPERIMENT_DELAY_MS:g} in the experiment, 0 with --site)",
+    )
+    server.add_argument(
+        "--latency",
+        type=latency_spec,
+        default=None,
+        metavar="SPEC",
+        help="draw each delay from a distribution instead of --delay, in ms: "
+        "lognormal:MEDIAN,P99, uniform:LO,HI, normal:MEAN,SD, exp:MEAN, pareto:MIN,SHAPE",
+    )
+    server.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seed of the server's draws and of the synthetic site (default: 0)",
+    )
+    server.add_argument(
+        "--pages",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="pages of the synthetic site, with --site (default: 1000)",
+    )
+
+    crawl = parser.add_argument_group("crawl mode: follow links (--follow URL ..., or --site)")
+    crawl.add_argument(
+        "--follow", action="store_true", help="treat the URLs as seeds and follow links"
+    )
+    crawl.add_argument(
+        "--site",
+        action="store_true",
+        help="crawl the mock server's synthetic site and check it against the site's truth",
+    )
+    crawl.add_argument(
+        "--depth",
+        type=non_negative_int,
+        metavar="N",
+        help="links followed from a seed at most (default: no limit)",
+    )
+    crawl.add_argument(
+        "--max-pages",
+        type=non_negative_int,
+        metavar="N",
+        help="URLs admitted at most, seeds included (default: no limit)",
+    )
+    crawl.add_argument(
+        "--per-host",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"requests in flight to one host at most (default: {CrawlOptions().per_host})",
+    )
+    crawl.add_argument(
+        "--crawl-delay",
+        type=duration("s"),
+        default=None,
+        metavar="SECONDS",
+        help="wait this long between requests to one host (then one at a time), in seconds "
+        "unless a unit follows; robots.txt's Crawl-delay wins when longer (default: 0)",
+    )
+    crawl.add_argument(
+        "--domain",
+        action="append",
+        metavar="NAME",
+        help="also crawl this host and its subdomains (repeatable; default: the seeds' hosts)",
+    )
+    crawl.add_argument(
+        "--include",
+        type=regex,
+        action="append",
+        metavar="REGEX",
+        help="only URLs matching one of these (repeatable)",
+    )
+    crawl.add_argument(
+        "--exclude", type=regex, action="append", metavar="REGEX", help="skip matching URLs"
+    )
+    crawl.add_argument("--no-robots", action="store_true", help="ignore robots.txt")
+    crawl.add_argument(
+        "--sitemaps", action="store_true", help="also crawl what robots.txt's Sitemap: files list"
+    )
+    crawl.add_argument(
+        "--db",
+        metavar="FILE",
+        help="keep the frontier and results in this SQLite file (default: in memory)",
+    )
+    crawl.add_argument(
+        "--resume", action="store_true", help="continue the crawl in --db FILE (even after kill -9)"
+    )
+    crawl.add_argument(
+        "--commit-every",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="results per --db transaction; after kill -9 up to N pages are fetched again "
+        "(default: 1)",
+    )
+
+
+def _engine_options() -> dict[str, tuple[tuple[Any, ...] | type, list[str]]]:
+    """Each engine option any engine takes: (its choices, the engines taking it)."""
+    out: dict[str, tuple[tuple[Any, ...] | type, list[str]]] = {}
+    for name, spec in ENGINES.items():
+        for option, allowed in spec.choices.items():
+            if option in out:
+                out[option][1].append(name)
+            else:
+                out[option] = (allowed, [name])
+    return out
+
+
+def _given(ns: argparse.Namespace) -> list[str]:
+    """The mode-specific flags given on the command line, in :data:`APPLIES` order."""
+    out = []
+    for flag in APPLIES:
+        value = getattr(ns, flag.lstrip("-").replace("-", "_"))
+        if value is not None and value is not False:
+            out.append(flag)
+    return out
+
+
+def _mode(ns: argparse.Namespace) -> Mode:
+    if ns.site:
+        if ns.follow:
+            raise UsageError("--site crawls the synthetic site: give --follow or --site, not both")
+        if ns.urls or ns.input:
+            raise UsageError("--site crawls the synthetic site from its root: no URL or -i with it")
+        return "site"
+    if ns.follow:
+        return "follow"
+    return "list" if ns.urls or ns.input else "experiment"
+
+
+def from_namespace(ns: argparse.Namespace) -> CrawlArgs:
+    """Check what was asked and build a :class:`CrawlArgs`; :class:`UsageError` if it does
+    not hold together (a flag that does not apply to the mode, a missing companion)."""
+    mode = _mode(ns)
+    for flag in _given(ns):
+        modes = APPLIES[flag]
+        if mode not in modes:
+            raise UsageError(
+                f"{flag} applies only to {_WHERE[modes]}{_WHY.get(flag, '')}, "
+                f"not to {_MODE_NAME[mode]}"
+            )
+    if ns.delay is not None and ns.latency is not None:
+        raise UsageError("--delay and --latency both set the server's delay: give one")
+    if ns.resume and not ns.db:
+        raise UsageError("--resume needs --db FILE")
+    if ns.commit_every is not None and not ns.db:
+        raise UsageError("--commit-every applies only with --db FILE")
+
+    engine_options = []
+    for name, (_, takers) in _engine_options().items():
+        value = getattr(ns, f"opt_{name}")
+        if value is None:
+            continue
+        if ns.impl not in takers:
+            flag = f"--{name.replace('_', '-')}"
+            raise UsageError(
+                f"{flag} applies only to --impl {' or '.join(takers)}, not to --impl {ns.impl}"
+            )
+        engine_options.append((name, value))
+
+    warnings = []
+    if ns.concurrency is not None and not ENGINES[ns.impl].concurrent:
+        # a warning, not an error: scripts sweep one command line over every engine
+        warnings.append(f"{ns.impl} makes one request at a time: -c {ns.concurrency} is ignored")
+    urls = read_urls(ns.urls, ns.input)
+    if mode == "follow" and not urls:
+        raise UsageError("--follow needs at least one seed URL (or -i FILE)")
+    config = CrawlConfig(
+        concurrency=ns.concurrency or _DEFAULTS.concurrency,
+        timeout=ns.timeout,
+        retries=ns.retries,
+        max_body=ns.max_body,
+        headers=tuple(ns.header or ()),
+        user_agent=ns.user_agent,
+    )
+    plan = None
+    if mode in _CRAWL:
+        options = CrawlOptions(
+            per_host=ns.per_host if ns.per_host is not None else CrawlOptions().per_host,
+            delay=ns.crawl_delay or 0.0,
+            max_pages=ns.max_pages,
+            obey_robots=not ns.no_robots,
+            sitemaps=ns.sitemaps,
+        )
+        plan = CrawlPlan(
+            tuple(urls),
+            options,
+            ns.depth,
+            tuple(ns.domain or ()),
+            db=ns.db,
+            resume=ns.resume,
+            commit_every=ns.commit_every or 1,
+            include=tuple(ns.include or ()),
+            exclude=tuple(ns.exclude or ()),
+        )
+    delay = ns.delay if ns.delay is not None else (EXPERIMENT_DELAY_MS if mode != "site" else 0.0)
+    return CrawlArgs(
+        mode=mode,
+        impl=ns.impl,
+        engine_options=tuple(engine_options),
+        config=config,
+        urls=tuple(urls),
+        plan=plan,
+        output=ns.output,
+        json=ns.json,
+        fail_on_error=ns.fail_on_error,
+        progress=not ns.no_progress,
+        n=ns.n if ns.n is not None else 1000,
+        delay_ms=delay,
+        latency=ns.latency,
+        seed=ns.seed or 0,
+        pages=ns.pages or 1000,
+        warnings=tuple(warnings),
+    )
+
+
+def with_seeds(args: CrawlArgs, seeds: tuple[str, ...], domains: tuple[str, ...]) -> CrawlArgs:
+    """``args`` whose plan starts from ``seeds`` and also covers ``domains`` (``--site``)."""
+    assert args.plan is not None
+    plan = replace(args.plan, seeds=seeds, domains=domains + args.plan.domains)
+    return replace(args, plan=plan)
