@@ -114,11 +114,11 @@ class Fetcher(AsyncFetcher):
                 final = str(resp.url) if resp.history else ""
                 if length is not None and length <= limit and not headers.get("Content-Encoding"):
                     data = await resp.read()  # a small plain body: one read, no chunking
-                    got: Body | None = len(data), (data if self.keep_body else None)
+                    got: Body | None = Body(self.limit, self.keep_body, data)
                 else:
                     got = await acollect(resp.content.iter_any(), limit, self.keep_body)
                 if got is None:
                     return too_large(status, limit, final)
-                return answered(status, got[0], got[1], headers.get, final)
+                return answered(status, got, headers.get, final)
         except Exception as exc:  # mapped to an error kind, never raised further
             return classify(exc)

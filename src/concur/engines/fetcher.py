@@ -19,10 +19,29 @@ from typing import Any
 from concur.attempt import Attempt, answer
 from concur.records import CrawlConfig
 
-__all__ = ["AsyncFetcher", "BlockingFetcher", "acollect", "answered", "collect"]
+__all__ = ["AsyncFetcher", "BlockingFetcher", "Body", "acollect", "answered", "collect"]
 
-Body = tuple[int, bytes | bytearray | None]
-"""Bytes read, and the body when kept."""
+
+class Body:
+    """A body read within a limit: how many bytes so far, and the bytes when kept."""
+
+    __slots__ = ("limit", "nbytes", "data")
+
+    def __init__(self, limit: int, keep: bool, data: bytes | None = None) -> None:
+        self.limit = limit
+        self.nbytes = 0 if data is None else len(data)
+        self.data: bytes | bytearray | None = data if keep else None
+        if keep and data is None:
+            self.data = bytearray()
+
+    def add(self, piece: bytes) -> bool:
+        """Take the next piece; False once the body is over the limit (stop reading)."""
+        self.nbytes += len(piece)
+        if self.nbytes > self.limit:
+            return False
+        if self.data is not None:
+            self.data += piece
+        return True
 
 
 class _Base:
@@ -75,36 +94,24 @@ class AsyncFetcher(_Base):
 
 def collect(pieces: Iterable[bytes], limit: int, keep: bool) -> Body | None:
     """Read a body's pieces; None as soon as it passes ``limit`` bytes."""
-    body = bytearray() if keep else None
-    nbytes = 0
+    body = Body(limit, keep)
     for piece in pieces:
-        nbytes += len(piece)
-        if nbytes > limit:
+        if not body.add(piece):
             return None
-        if body is not None:
-            body += piece
-    return nbytes, body
+    return body
 
 
 async def acollect(pieces: AsyncIterable[bytes], limit: int, keep: bool) -> Body | None:
     """:func:`collect` for a body that arrives asynchronously."""
-    body = bytearray() if keep else None
-    nbytes = 0
+    body = Body(limit, keep)
     async for piece in pieces:
-        nbytes += len(piece)
-        if nbytes > limit:
+        if not body.add(piece):
             return None
-        if body is not None:
-            body += piece
-    return nbytes, body
+    return body
 
 
 def answered(
-    status: int,
-    nbytes: int,
-    body: bytes | bytearray | None,
-    header: Callable[[str], str | None],
-    final_url: str = "",
+    status: int, body: Body, header: Callable[[str], str | None], final_url: str = ""
 ) -> Attempt:
     """The attempt of an answer: with the headers the rules read when the body is kept.
 
@@ -112,12 +119,12 @@ def answered(
     is read only where it means "wait" (429, 503).
     """
     retry_after = header("Retry-After") if status == 429 or status == 503 else None
-    if body is None:
-        return answer(status, nbytes, retry_after=retry_after, final_url=final_url)
+    if body.data is None:
+        return answer(status, body.nbytes, retry_after=retry_after, final_url=final_url)
     return answer(
         status,
-        nbytes,
-        bytes(body),
+        body.nbytes,
+        bytes(body.data),
         header("Content-Type") or "",
         header("Location") or "",
         retry_after,

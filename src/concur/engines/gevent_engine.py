@@ -167,7 +167,7 @@ class Fetcher(BlockingFetcher):
             try:
                 if length is not None and length <= self.limit and plain:
                     data = resp.read()  # a small plain body: one read, no chunking
-                    got: Body | None = len(data), (data if self.keep_body else None)
+                    got: Body | None = Body(self.limit, self.keep_body, data)
                 else:
                     pieces = resp.stream(_CHUNK, decode_content=True)
                     got = collect(pieces, self.limit, self.keep_body)
@@ -176,7 +176,7 @@ class Fetcher(BlockingFetcher):
             if got is None:
                 return too_large(status, self.limit, final)
             finished = True
-            return answered(status, got[0], got[1], resp.headers.get, final)
+            return answered(status, got, resp.headers.get, final)
         finally:
             if not finished:
                 resp.close()  # a half-read connection must not go back to the pool

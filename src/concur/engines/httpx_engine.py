@@ -532,7 +532,7 @@ class Fetcher(AsyncFetcher):
         got = await acollect(pieces, limit, self.keep_body)
         if got is None:
             return too_large(status, limit, final)
-        return answered(status, got[0], got[1], wanted.get, final)
+        return answered(status, got, wanted.get, final)
 
 
 _WANTED = {

@@ -270,7 +270,7 @@ class Fetcher(BlockingFetcher):
                 return broken_off(exc, status)
             if got is None:
                 return too_large(status, self.limit, final)
-            return answered(status, got[0], got[1], headers.get, final)
+            return answered(status, got, headers.get, final)
 
     def close(self) -> None:
         with self._lock:

@@ -61,7 +61,7 @@ from tornado.netutil import DefaultLoopResolver, Resolver
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError, SimpleAsyncHTTPClient
 
 from concur.attempt import Attempt, failure, one_line, too_large
-from concur.engines.fetcher import AsyncFetcher, answered
+from concur.engines.fetcher import AsyncFetcher, Body, answered
 from concur.engines.oserrors import os_kind
 from concur.errors import EngineUnavailable
 from concur.records import CrawlConfig, ErrorKind
@@ -154,17 +154,19 @@ class _Transfer:
     each piece of the body, counted against the limit as it arrives.
     """
 
-    __slots__ = ("limit", "status", "nbytes", "too_large", "headers", "refused", "resent", "body")
+    __slots__ = ("status", "body", "too_large", "headers", "refused", "resent")
 
     def __init__(self, limit: int, keep_body: bool = False) -> None:
-        self.limit = limit
         self.status: int | None = None
-        self.nbytes = 0
+        self.body = Body(limit, keep_body)  # crawl mode keeps its bytes
         self.too_large = False
         self.headers: dict[str, str] = {}  # the few the rules read, by lower-case name
         self.refused = False  # curl client only
         self.resent = 0  # curl client only: requests libcurl re-sent on its own
-        self.body: bytearray | None = bytearray() if keep_body else None  # crawl mode keeps it
+
+    @property
+    def nbytes(self) -> int:
+        return min(self.body.nbytes, self.body.limit)
 
     def header_line(self, line: str) -> None:
         if line.startswith("HTTP/"):  # a new response (after a redirect, say)
@@ -181,14 +183,10 @@ class _Transfer:
 
     def chunk(self, data: bytes) -> bool:
         """Take a piece of the body; False once the body is over the limit."""
-        self.nbytes += len(data)
-        if self.nbytes > self.limit:
-            self.too_large = True
-            self.nbytes = self.limit
-            return False
-        if self.body is not None:
-            self.body += data
-        return True
+        if self.body.add(data):
+            return True
+        self.too_large = True
+        return False
 
 
 _KEPT = frozenset({"location", "retry-after", "content-type"})
@@ -381,4 +379,4 @@ class Fetcher(AsyncFetcher):
         if self.redirects and 300 <= status < 400 and seen.header("Location"):
             detail = f"too many redirects (more than {self.config.max_redirects})"
             return failure(ErrorKind.OTHER, detail, status, seen.nbytes)._replace(final_url=final)
-        return answered(status, seen.nbytes, seen.body, seen.header, final)
+        return answered(status, seen.body, seen.header, final)
