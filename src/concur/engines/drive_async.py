@@ -90,8 +90,8 @@ async def drive_async(
             except Exception as exc:  # a library error the fetcher did not map: still a record
                 attempt = failure(ErrorKind.OTHER, one_line(exc))
             work.complete(nxt, attempt, clock() - t0)
-            if parked:
-                wake_one()
+            # no wake-up here: this worker asks the job next, and passes the baton on
+            # if what it completed made more work ready (a freed slot, new links)
 
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, workers))))

@@ -57,10 +57,8 @@ class Locked:
             return None
 
     def complete(self, task: Task, attempt: Attempt) -> None:
-        with self._cond:
+        with self._cond:  # no notify: this thread takes next, and passes the baton on
             self.work.complete(task, attempt, self.clock())
-            if self._waiting:
-                self._cond.notify()
 
     def stop(self) -> None:
         """Make every :meth:`take`, waiting or to come, return None (a worker failed)."""
