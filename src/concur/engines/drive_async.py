@@ -111,8 +111,9 @@ def run_async(
     """Run ``work`` with ``fetcher(config, redirects=…, keep_body=…, **options)`` on a loop."""
 
     async def main() -> CrawlResult:
-        meter = Meter()
+        # made before the clock starts, as imports are; opened (connections, sessions) after
         client = fetcher(config, redirects=work.redirects, keep_body=work.keep_body, **options)
+        meter = Meter()
         async with client:
             workers = work.workers(config.concurrency)
             await drive_async(work, client.fetch, workers, meter.t0)

@@ -113,9 +113,10 @@ def run_threads(
     workers: int | None = None,
 ) -> CrawlResult:
     """Run ``work`` on ``workers`` threads (default: what the job is worth, up to C)."""
-    meter = Meter()
     n = work.workers(config.concurrency if workers is None else workers)
-    with fetcher(config, redirects=work.redirects, keep_body=work.keep_body, **options) as client:
+    client = fetcher(config, redirects=work.redirects, keep_body=work.keep_body, **options)
+    meter = Meter()  # the clock starts once the fetcher is made, as after imports
+    with client:
         drive_threads(work, client.fetch, n, meter.t0)
     extra = {**client.variant, **work.extra()}
     return meter.result(name, config, work.records, work.peak_in_flight, extra=extra)
