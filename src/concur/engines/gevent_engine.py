@@ -413,7 +413,7 @@ def run_here(
     """
     work = make_job(job, config, on_record)
     try:
-        result = run_threads(name, Fetcher, {}, work, config)
+        result = run_threads(name, Fetcher, {}, work, config, green=True)
     finally:
         work.close()
     flush = getattr(on_record, "flush", None)
