@@ -65,3 +65,53 @@ def test_abandon_accounts_for_every_url_left() -> None:
     assert all(r.error is ErrorKind.OTHER and "died" in r.detail for r in job.records)
     assert next(r for r in job.records if r.index == 0).attempts == 1
     assert job.next(2.0) is None
+
+
+def _hop(job: ListJob, now: float, status: int, location: str) -> ListTask:
+    task = job.next(now)
+    assert isinstance(task, ListTask)
+    job.complete(task, answer(status, 0, location=location), now)
+    return task
+
+
+def test_redirects_are_followed_by_the_job_the_same_on_every_engine() -> None:
+    job = ListJob(["http://a.test/start"], CrawlConfig(max_redirects=3), None)
+    _hop(job, 0.0, 301, "/one")
+    _hop(job, 0.1, 302, "http://b.test/two")
+    last = job.next(0.2)
+    assert isinstance(last, ListTask) and (last.url, last.hops, last.attempt) == (
+        "http://b.test/two",
+        2,
+        1,  # a hop is not a new attempt: the record counts tries
+    )
+    job.complete(last, answer(200, 5), 0.3)
+    (record,) = job.records
+    assert record.ok and record.final_url == "http://b.test/two" and record.attempts == 1
+    assert record.url == "http://a.test/start" and record.end == 0.3
+
+
+def test_a_redirect_the_rules_refuse_becomes_a_record_that_says_why() -> None:
+    urls = ["http://a.test/ftp", "http://a.test/loop", "http://public.test/meta"]
+    job = ListJob(urls, CrawlConfig(max_redirects=2), None)
+    _hop(job, 0.0, 302, "ftp://a.test/file")
+    loop = job.next(0.0)
+    job.complete(loop, answer(302, 0, location="/loop"), 0.0)
+    for _ in range(2):
+        job.complete(job.next(0.0), answer(302, 0, location="/loop"), 0.0)
+    _hop(job, 0.0, 302, "http://169.254.169.254/latest/meta-data/")
+    assert job.next(0.0) is None
+    by_url = {r.url: r for r in job.records}
+    ftp, looping, meta = (by_url[u] for u in urls)
+    assert ftp.error is ErrorKind.INVALID_URL and "ftp://a.test/file" in ftp.detail
+    assert looping.error is ErrorKind.OTHER and "more than 2" in looping.detail
+    assert meta.error is ErrorKind.BLOCKED and "169.254.169.254 is a private address" in meta.detail
+    assert meta.status == 302
+
+
+def test_private_addresses_are_reached_when_allowed_or_from_private_hosts() -> None:
+    allowed = ListJob(["http://public.test/"], CrawlConfig(allow_private=True), None)
+    _hop(allowed, 0.0, 302, "http://127.0.0.1:8080/")
+    assert allowed.next(0.0).url == "http://127.0.0.1:8080/"  # type: ignore[union-attr]
+    local = ListJob(["http://127.0.0.1:8080/a"], CrawlConfig(), None)
+    _hop(local, 0.0, 302, "http://127.0.0.2:8080/b")  # the mock server's own hosts
+    assert local.next(0.0).url == "http://127.0.0.2:8080/b"  # type: ignore[union-attr]

@@ -4,7 +4,7 @@ An engine's fetcher turns one GET into an :class:`Attempt`; everything after tha
 is it a usable answer, is it retried and when, what record it becomes, which links it
 holds — is decided once, by the job that asked for it (a URL list or a crawl's
 scheduler), never by the engine.  So the value carries what those rules need and no
-more: the status, the few headers they read (``Location`` for redirects in a crawl,
+more: the status, the few headers they read (``Location`` for redirects,
 ``Retry-After`` for backoff, ``Content-Type`` for link extraction), the body or only
 its size, an error kind with a one-line detail, and the requests the HTTP library
 re-sent by itself (libcurl does, once, when a reused connection dies unanswered: the
@@ -34,7 +34,6 @@ class Attempt(NamedTuple):
     content_type: str = ""  # the Content-Type header (kept with the body)
     location: str = ""  # the Location header of a 3xx not followed
     retry_after: str | None = None  # the Retry-After header of a 429 or 503, as sent
-    final_url: str = ""  # after redirects the library followed, when it differs
     resent: int = 0  # requests the library re-sent on its own within this attempt
 
 
@@ -45,7 +44,6 @@ def answer(
     content_type: str = "",
     location: str = "",
     retry_after: str | None = None,
-    final_url: str = "",
 ) -> Attempt:
     """An HTTP answer: usable below 400, an :attr:`ErrorKind.HTTP` error from 400 on."""
     if status >= 400:
@@ -58,9 +56,8 @@ def answer(
             content_type,
             location,
             retry_after,
-            final_url,
         )
-    return Attempt(status, nbytes, None, "", body, content_type, location, retry_after, final_url)
+    return Attempt(status, nbytes, None, "", body, content_type, location, retry_after)
 
 
 def failure(kind: ErrorKind, detail: str, status: int | None = None, nbytes: int = 0) -> Attempt:
@@ -68,11 +65,9 @@ def failure(kind: ErrorKind, detail: str, status: int | None = None, nbytes: int
     return Attempt(status, nbytes, kind, detail)
 
 
-def too_large(status: int | None, limit: int, final_url: str = "") -> Attempt:
+def too_large(status: int | None, limit: int) -> Attempt:
     """A body over ``limit`` bytes: the answer is dropped, its status kept."""
-    return Attempt(
-        status, limit, ErrorKind.TOO_LARGE, f"body over {limit} bytes", final_url=final_url
-    )
+    return Attempt(status, limit, ErrorKind.TOO_LARGE, f"body over {limit} bytes")
 
 
 def one_line(exc: BaseException) -> str:

@@ -12,12 +12,12 @@ Both jobs answer the same two calls, so every driver runs either one with the sa
 * ``complete(task, attempt, now)`` — the :class:`~concur.attempt.Attempt` of a task
   handed out by ``next``: it becomes a record, or a retry queued for later.
 
-:class:`ListJob` fetches a fixed list, each URL as given, redirects followed by the
-library, one record per input URL.  :class:`CrawlJob` is the crawl's
-:class:`~concur.crawl.Scheduler` (robots.txt, politeness, links, its frontier),
-redirects reported as they are and bodies kept for link extraction.  Retries mean the
-same in both (:func:`concur.retry.retry_delay`, seeded per URL); a URL waiting for a
-retry frees its slot for other URLs meanwhile.
+:class:`ListJob` fetches a fixed list, each URL as given, one record per input URL.
+:class:`CrawlJob` is the crawl's :class:`~concur.crawl.Scheduler` (robots.txt,
+politeness, links, its frontier), with bodies kept for link extraction.  Both follow
+redirects themselves, the fetchers never do, so a hop means the same on every engine.
+Retries mean the same in both (:func:`concur.retry.retry_delay`, seeded per URL); a URL
+waiting for a retry frees its slot for other URLs meanwhile.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
+from urllib.parse import urljoin
 
-from concur.attempt import Attempt
-from concur.crawl.urls import check_url
+from concur.attempt import Attempt, failure
+from concur.crawl.urls import check_url, private_jump
 from concur.errors import WorkerDied
 from concur.records import CrawlConfig, ErrorKind, FetchRecord
 from concur.retry import Jitter, retry_delay
@@ -64,7 +66,6 @@ class Task(Protocol):
 class Work(Protocol):
     """What a driver needs from a job (see the module docstring)."""
 
-    redirects: bool  # the fetcher follows redirects itself (list) or reports them (crawl)
     keep_body: bool  # the fetcher keeps bodies (crawl: links are extracted from them)
     records: list[FetchRecord]
 
@@ -96,16 +97,26 @@ class ListTask(NamedTuple):
     """One fetch of a URL list: which URL, which attempt, when its first attempt began."""
 
     id: int  # the URL's index in the input
-    url: str  # as given, stripped
+    url: str  # as given, stripped; after a redirect, where it led
     attempt: int  # 1 for the first try
     start: float  # when the first attempt started (the record's start)
     resent: int = 0  # re-sends the library made in earlier attempts
+    hops: int = 0  # redirects followed to reach ``url``
+
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class ListJob:
-    """Fetch ``urls`` as given: one record per input URL, invalid ones included."""
+    """Fetch ``urls`` as given: one record per input URL, invalid ones included.
 
-    redirects = True
+    Redirects are followed here, not by the HTTP library, so that they mean the same on
+    every engine: at most ``config.max_redirects`` hops, only to http(s) URLs, and not
+    from a public host to a private address unless ``config.allow_private``.  A hop is
+    the same attempt (the record's ``attempts`` counts tries, not hops) and the record's
+    ``final_url`` says where the URL led.
+    """
+
     keep_body = False
 
     def __init__(self, urls: Sequence[str], config: CrawlConfig, on_record: OnRecord) -> None:
@@ -118,6 +129,7 @@ class ListJob:
         self._in_flight = 0
         self.peak_in_flight = 0
         self._delayed: list[tuple[float, int, ListTask]] = []  # retries: (not before, seq, task)
+        self._hops: deque[ListTask] = deque()  # redirects to follow now
         self._seq = itertools.count()
         self._rngs: dict[int, Jitter] = {}  # backoff jitter of URLs that were retried
 
@@ -128,7 +140,9 @@ class ListJob:
         if self._in_flight >= self._max:
             return math.inf
         delayed = self._delayed
-        if delayed and delayed[0][0] <= now:
+        if self._hops:
+            task = self._hops.popleft()
+        elif delayed and delayed[0][0] <= now:
             task = heapq.heappop(delayed)[2]
         else:
             task = None
@@ -160,6 +174,11 @@ class ListJob:
     def complete(self, task: ListTask, attempt: Attempt, now: float) -> None:
         self._in_flight -= 1
         index = task.id
+        if attempt.status in REDIRECTS and attempt.error is None and attempt.location:
+            refused = self._redirect(task, attempt)
+            if refused is None:
+                return  # the next hop is queued
+            attempt = refused
         if attempt.error is not None:
             rng = self._rngs.get(index) or Jitter(self.config.seed, index)
             wait = retry_delay(attempt, task.attempt, self.config, rng)
@@ -169,7 +188,6 @@ class ListJob:
                 heapq.heappush(self._delayed, (now + wait, next(self._seq), retry))
                 return
             self._rngs.pop(index, None)
-        final = attempt.final_url
         record = FetchRecord(
             index,
             self.urls[index],
@@ -180,15 +198,33 @@ class ListJob:
             task.start,
             now,
             attempt.detail,
-            final if final != task.url else "",
+            task.url if task.hops else "",
         )
         self.records.append(record)
         if self._on_record is not None:
             self._on_record(record)
 
+    def _redirect(self, task: ListTask, attempt: Attempt) -> Attempt | None:
+        """Queue the hop ``attempt`` asks for; or the failed attempt that says why not."""
+        target = urljoin(task.url, attempt.location.strip())
+        config = self.config
+        status = attempt.status
+        why = check_url(target)
+        if why is not None:
+            detail = f"redirect to a URL that cannot be fetched ({why}): {target[:200]}"
+            return failure(ErrorKind.INVALID_URL, detail, status)
+        if task.hops >= config.max_redirects:
+            detail = f"too many redirects: more than {config.max_redirects} in a row"
+            return failure(ErrorKind.OTHER, detail, status)
+        if not config.allow_private and (why := private_jump(task.url, target)) is not None:
+            return failure(ErrorKind.BLOCKED, f"redirect to {target[:200]} {why}", status)
+        self._hops.append(task._replace(url=target, hops=task.hops + 1))
+        return None
+
     def abandon(self, why: str, now: float) -> None:
-        waiting = [task for _, _, task in self._delayed]
+        waiting = [task for _, _, task in self._delayed] + list(self._hops)
         self._delayed.clear()
+        self._hops.clear()
         lost = [(t.id, t.attempt - 1 + t.resent, t.start) for t in waiting]
         lost += [(i, 0, now) for i in range(self._next, len(self.urls))]
         self._next = len(self.urls)
@@ -215,7 +251,6 @@ class CrawlJob:
     ``attach`` method (a live display), it is given the scheduler to read the queue from.
     """
 
-    redirects = False
     keep_body = True
 
     def __init__(self, plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord) -> None:

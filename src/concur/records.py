@@ -27,6 +27,7 @@ class ErrorKind(enum.StrEnum):
     TOO_LARGE = "too_large"  # the body is larger than ``max_body``
     HTTP = "http"  # an answer with a status >= 400 (the record keeps the status)
     ROBOTS = "robots"  # not fetched: robots.txt disallows it, or is unreachable
+    BLOCKED = "blocked"  # not followed: a public host led to a private address
     OTHER = "other"  # anything else; the detail says what
 
 
@@ -48,6 +49,7 @@ class CrawlConfig:
     user_agent: str = "concur/0.1"
     max_redirects: int = 10
     seed: int = 0  # of the backoff jitter
+    allow_private: bool = False  # follow a public host's redirects and links to private ones
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

@@ -211,6 +211,30 @@ def test_endless_redirect_chain_stops_at_max_redirects() -> None:
     assert "not followed" in trace.by_url()[A + "/r4"].detail
 
 
+def test_a_public_page_does_not_lead_to_private_addresses() -> None:
+    local = "http://127.0.0.1:8080"
+    site = FakeSite(
+        {
+            A + "/": html("/meta", local + "/admin", B + "/ok"),
+            A + "/meta": redirect("http://169.254.169.254/latest/meta-data/"),
+            B + "/ok": html(),
+            local + "/admin": html(),
+        }
+    )
+    scope = Scope.for_seeds([A], domains=["b.test", "127.0.0.1", "169.254.169.254"])
+    trace = Trace()
+    sched = new_scheduler([A + "/"], trace, scope=scope)
+    drive(sched, site, trace)
+    records = trace.by_url()
+    assert set(records) == {A + "/", A + "/meta", B + "/ok"}  # in scope, but not followed
+    assert "169.254.169.254 is a private address" in records[A + "/meta"].detail
+    assert sched.stats["blocked"] == 2
+    trace = Trace()
+    config = CrawlConfig(allow_private=True)
+    drive(new_scheduler([A + "/"], trace, scope=scope, config=config), site, trace)
+    assert local + "/admin" in trace.by_url()
+
+
 def test_retry_after_pauses_the_host_and_is_honoured() -> None:
     def busy(n: int) -> Attempt:
         return page(429, b"", retry_after="3") if n == 0 else html()

@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concur.crawl.urls import Joiner, host_key, hostname, join, normalize
+from concur.crawl.urls import (
+    Joiner,
+    host_key,
+    hostname,
+    is_private,
+    join,
+    normalize,
+    private_jump,
+)
 
 SAME = [
     # scheme and host case, default ports, empty path
@@ -190,3 +198,31 @@ def test_join_gives_canonical_urls(href: str) -> None:
     url = join(BASE, href)
     if url is not None:
         assert normalize(url) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "private"),
+    [
+        ("http://127.0.0.1:8080/", True),
+        ("http://169.254.169.254/latest", True),
+        ("http://10.1.2.3/", True),
+        ("http://192.168.0.1/", True),
+        ("http://[::1]:80/", True),
+        ("http://[fe80::1]/", True),
+        ("http://localhost/", True),
+        ("http://api.localhost/", True),
+        ("http://0.0.0.0/", True),
+        ("http://8.8.8.8/", False),
+        ("https://example.org/", False),
+        ("http://[2606:4700::1111]/", False),
+        ("http://10.example.org/", False),  # a name, not an address
+    ],
+)
+def test_private_addresses(url: str, private: bool) -> None:
+    assert is_private(url) is private
+
+
+def test_only_a_public_host_leading_to_a_private_one_is_refused() -> None:
+    assert private_jump("https://example.org/", "http://127.0.0.1/admin") is not None
+    assert private_jump("http://127.0.0.1:1/", "http://127.0.0.2:1/") is None
+    assert private_jump("https://example.org/", "https://example.com/") is None

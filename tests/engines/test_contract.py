@@ -100,6 +100,7 @@ def test_faults_become_error_records(impl: str, mockserver: RunningServer) -> No
         "ftp://example.org/file": ErrorKind.INVALID_URL,
         "http://": ErrorKind.INVALID_URL,
         f"{base}/add?name=f&id=ok2": None,
+        f"{base}/add?name=f&x=ü&id=unicode": None,  # escaped as UTF-8, as browsers do
     }
     urls = list(cases)
     result = run(urls, CrawlConfig(concurrency=4, timeout=1.0, max_body=1000))
@@ -110,6 +111,10 @@ def test_faults_become_error_records(impl: str, mockserver: RunningServer) -> No
     assert statuses[f"{base}/add?name=f&fault=500"] == 500
     assert statuses[f"{base}/add?name=f&fault=429"] == 429
     assert statuses[f"{base}/status/404?name=f"] == 404
+    # an answer that began keeps its status; one that never began has none
+    assert statuses[f"{base}/bytes/100?name=f&fault=truncate"] == 200
+    assert statuses[f"{base}/bytes/5000?name=f"] == 200
+    assert statuses[f"{base}/add?name=f&fault=reset"] is None
     assert all(r.detail for r in result.records if r.error is not None)
 
 

@@ -79,7 +79,7 @@ from concur.crawl.robots import (
     robots_url,
 )
 from concur.crawl.scope import Scope
-from concur.crawl.urls import host_key, join, normalize
+from concur.crawl.urls import host_key, join, normalize, private_jump
 from concur.records import CrawlConfig, ErrorKind, FetchRecord
 from concur.retry import Jitter, parse_retry_after, retry_delay
 
@@ -231,6 +231,7 @@ class Scheduler:
             "sitemap_fetches": 0,
             "redirects": 0,  # 3xx answers whose target was new
             "delayed_hosts": 0,  # origins fetched one at a time, a delay apart
+            "blocked": 0,  # links and redirects from public hosts to private addresses
         }
 
         for key, count in self.frontier.queued_hosts():  # resume: work left on disk
@@ -315,7 +316,7 @@ class Scheduler:
         elif kind == ROBOTS:
             self._complete_robots(host, job, page, now)
         else:
-            self._complete_sitemap(page)
+            self._complete_sitemap(job, page)
         self._arm(host)
         self.frontier.tick()
 
@@ -457,8 +458,12 @@ class Scheduler:
             if not host.armed:
                 self._arm(host)
 
-    def _admit(self, urls: Iterable[str], depth: int, hops: int) -> None:
-        """Queue the new, in-scope URLs among ``urls`` (normalised) at ``depth``."""
+    def _admit(self, urls: Iterable[str], depth: int, hops: int, source: str = "") -> None:
+        """Queue the new, in-scope URLs among ``urls`` (normalised) at ``depth``.
+
+        ``source`` is the page they were found on: a public one does not lead to private
+        addresses (:func:`~concur.crawl.urls.private_jump`) unless the config allows it.
+        """
         if self.frontier.admitted() >= self._max_pages:
             return
         fresh = self.frontier.unknown(urls)
@@ -477,6 +482,10 @@ class Scheduler:
                 if len(rejected) >= _REJECTED_CACHE:
                     self._rejected_old = rejected
                     self._rejected = rejected = set()
+        if cands and source and not self.config.allow_private:
+            kept = [c for c in cands if private_jump(source, c[0]) is None]
+            self.stats["blocked"] += len(cands) - len(kept)
+            cands = kept
         self._add(cands)
 
     # -- completions -------------------------------------------------------------------
@@ -546,6 +555,9 @@ class Scheduler:
             return target, "redirect to itself"
         if job.hops >= self.config.max_redirects:
             return target, f"redirect not followed: more than {self.config.max_redirects} in a row"
+        if not self.config.allow_private and (why := private_jump(job.url, target)):
+            self.stats["blocked"] += 1
+            return target, f"redirect {why}"
         before = self.frontier.admitted()
         self._admit((target,), job.depth, job.hops + 1)
         if self.frontier.admitted() > before:
@@ -576,7 +588,7 @@ class Scheduler:
             sort_query=self.options.sort_query,
         )
         if links:
-            self._admit(links, job.depth + 1, 0)
+            self._admit(links, job.depth + 1, 0, job.url)
 
     def _complete_robots(self, host: _Host, job: Job, page: Attempt, now: float) -> None:
         reachable = page.error in _REACHABLE and page.status is not None
@@ -636,7 +648,7 @@ class Scheduler:
         host.extra.append(Job(next(self._aux_ids), target, 0, key, 1, SITEMAP, 0))
         self._arm(host)
 
-    def _complete_sitemap(self, page: Attempt) -> None:
+    def _complete_sitemap(self, job: Job, page: Attempt) -> None:
         if page.error is not None or page.status is None or not 200 <= page.status < 300:
             return
         if not page.body:
@@ -645,7 +657,7 @@ class Scheduler:
         for url in sitemap.sitemaps:
             self._add_sitemap(url)
         if sitemap.pages and self.options.follow:
-            self._admit(sitemap.pages, 1, 0)  # one step from the site's root, like its links
+            self._admit(sitemap.pages, 1, 0, job.url)  # one step from the root, like links
 
     # -- records -----------------------------------------------------------------------
 

@@ -34,7 +34,16 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, urljoin, urlsplit
 
-__all__ = ["Joiner", "check_url", "host_key", "hostname", "join", "normalize"]
+__all__ = [
+    "Joiner",
+    "check_url",
+    "host_key",
+    "hostname",
+    "is_private",
+    "join",
+    "normalize",
+    "private_jump",
+]
 
 _DEFAULT_PORT = {"http": "80", "https": "443"}
 
@@ -320,4 +329,40 @@ def _careful_check(url: str) -> str | None:
         return "missing host"
     if port == 0:
         return "port 0 is not a port"
+    return None
+
+
+# -- private addresses ----------------------------------------------------------------------
+
+
+def is_private(url: str) -> bool:
+    """Whether ``url`` names a host on this machine or a private network, by its address.
+
+    Loopback (127.0.0.0/8, ::1, ``localhost``), link-local (169.254.0.0/16 — where cloud
+    metadata services answer — and fe80::/10), private (10/8, 172.16/12, 192.168/16,
+    fc00::/7), unspecified, multicast and reserved addresses.  Decided from the URL
+    alone: a public name that *resolves* to a private address is not caught here.
+    """
+    import ipaddress
+
+    host = hostname(url).rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return not address.is_global
+
+
+def private_jump(source: str, target: str) -> str | None:
+    """Why following ``source`` → ``target`` is refused: a public host leading to a private one.
+
+    A page on the public web that links or redirects to 127.0.0.1, 169.254.169.254 or a
+    private network would make the crawler reach into the machine it runs on, or the
+    network it sits in (server-side request forgery).  Seeds on private addresses, and
+    private hosts leading to each other (the mock server's site), are not affected.
+    """
+    if is_private(target) and not is_private(source):
+        return f"not followed: {hostname(target)} is a private address (--allow-private)"
     return None

@@ -213,7 +213,7 @@ class Engine:
 
         def start() -> Any:  # (children, reaper, extra): forked once the job is ready
             workers = work.workers(config.concurrency)
-            return module.children(config, work.redirects, work.keep_body, workers, **options)
+            return module.children(config, work.keep_body, workers, **options)
 
         return run_children(spec.name, start, work, config)
 

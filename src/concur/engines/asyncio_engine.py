@@ -32,11 +32,15 @@ import ssl
 import aiohttp
 
 from concur.attempt import Attempt, failure, one_line, too_large
-from concur.engines.fetcher import AsyncFetcher, Body, acollect, answered
+from concur.engines.fetcher import AsyncFetcher, Body, acollect, answered, broke_off
 from concur.engines.oserrors import os_kind
 from concur.records import ErrorKind
 
 __all__ = ["Fetcher", "classify"]
+
+
+# aiohttp >= 3.10: a redirect to a URL it cannot fetch (ftp:, a malformed Location)
+_BAD_REDIRECTS = frozenset({"InvalidUrlRedirectClientError", "NonHttpUrlRedirectClientError"})
 
 
 def classify(exc: BaseException) -> Attempt:
@@ -44,7 +48,7 @@ def classify(exc: BaseException) -> Attempt:
     detail = one_line(exc)
     if isinstance(exc, asyncio.TimeoutError):
         return failure(ErrorKind.TIMEOUT, detail or "timed out")
-    if isinstance(exc, aiohttp.InvalidURL):
+    if isinstance(exc, aiohttp.InvalidURL) or type(exc).__name__ in _BAD_REDIRECTS:
         return failure(ErrorKind.INVALID_URL, detail)
     if isinstance(exc, aiohttp.ClientConnectorError):
         os_error = exc.os_error
@@ -105,20 +109,21 @@ class Fetcher(AsyncFetcher):
     async def fetch(self, url: str) -> Attempt:
         limit = self.limit
         try:
-            async with self.session.get(
-                url, allow_redirects=self.redirects, max_redirects=self.config.max_redirects
-            ) as resp:
+            async with self.session.get(url, allow_redirects=False) as resp:
                 status = resp.status
                 headers = resp.headers
                 length = resp.content_length
-                final = str(resp.url) if resp.history else ""
-                if length is not None and length <= limit and not headers.get("Content-Encoding"):
-                    data = await resp.read()  # a small plain body: one read, no chunking
-                    got: Body | None = Body(self.limit, self.keep_body, data)
-                else:
-                    got = await acollect(resp.content.iter_any(), limit, self.keep_body)
+                plain = not headers.get("Content-Encoding")
+                try:
+                    if length is not None and length <= limit and plain:
+                        data = await resp.read()  # a small plain body: one read, no chunking
+                        got: Body | None = Body(limit, self.keep_body, data)
+                    else:
+                        got = await acollect(resp.content.iter_any(), limit, self.keep_body)
+                except Exception as exc:  # the answer began: keep its status
+                    return broke_off(classify(exc), status)
                 if got is None:
-                    return too_large(status, limit, final)
-                return answered(status, got, headers.get, final)
+                    return too_large(status, limit)
+                return answered(status, got, headers.get)
         except Exception as exc:  # mapped to an error kind, never raised further
             return classify(exc)

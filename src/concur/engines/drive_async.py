@@ -108,11 +108,11 @@ def run_async(
     config: CrawlConfig,
     loop_factory: LoopFactory | None = None,
 ) -> CrawlResult:
-    """Run ``work`` with ``fetcher(config, redirects=…, keep_body=…, **options)`` on a loop."""
+    """Run ``work`` with ``fetcher(config, keep_body=…, **options)`` on a fresh loop."""
 
     async def main() -> CrawlResult:
         # made before the clock starts, as imports are; opened (connections, sessions) after
-        client = fetcher(config, redirects=work.redirects, keep_body=work.keep_body, **options)
+        client = fetcher(config, keep_body=work.keep_body, **options)
         meter = Meter()
         async with client:
             workers = work.workers(config.concurrency)

@@ -103,8 +103,13 @@ def _own_cpu() -> float:
 
 
 def ignore_interrupts() -> None:
-    """Ctrl-C is the parent's to handle: a child stops when its task pipe says so."""
+    """Ctrl-C is the parent's to handle: a child stops when its task pipe says so.
+
+    SIGTERM gets its default back (a forked child inherits the parent's handler, which
+    may turn it into an exception): the parent terminates a child it gives up on.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 # -- the parent's side -------------------------------------------------------------------

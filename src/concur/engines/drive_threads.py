@@ -159,7 +159,7 @@ def run_threads(
 ) -> CrawlResult:
     """Run ``work`` on ``workers`` threads (default: what the job is worth, up to C)."""
     n = work.workers(config.concurrency if workers is None else workers)
-    client = fetcher(config, redirects=work.redirects, keep_body=work.keep_body, **options)
+    client = fetcher(config, keep_body=work.keep_body, **options)
     meter = Meter()  # the clock starts once the fetcher is made, as after imports
     with client:
         drive_threads(work, client.fetch, n, meter.t0, green)

@@ -1,12 +1,13 @@
 """What every engine's fetcher shares: its shape, and reading a body within a limit.
 
 A fetcher is the part of an engine that differs between HTTP libraries, and nothing
-more: made from a :class:`~concur.records.CrawlConfig` with two switches the job sets —
-``redirects`` (follow them, for a URL list; report them, for a crawl) and ``keep_body``
-(a crawl extracts links from it; a list only counts its bytes) — then opened,
+more: made from a :class:`~concur.records.CrawlConfig` and one switch the job sets,
+``keep_body`` (a crawl extracts links from it; a list only counts its bytes), then opened,
 ``fetch(url) -> Attempt`` as often as the driver likes, and closed.  Blocking fetchers
 are context managers; async ones are async context managers whose ``fetch`` is a
-coroutine.  ``variant`` names the options that chose the library's setup (Tornado's
+coroutine.  A fetcher never follows redirects: it reports a 3xx with its ``Location``,
+and the job decides (the same hop limit, schemes and address rules on every engine).
+``variant`` names the options that chose the library's setup (Tornado's
 client, httpx's transport) for the result's ``extra``.
 """
 
@@ -15,11 +16,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Callable, Iterable
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from concur.attempt import Attempt, answer
-from concur.records import CrawlConfig
+from concur.records import CrawlConfig, ErrorKind
 
-__all__ = ["AsyncFetcher", "BlockingFetcher", "Body", "acollect", "answered", "collect"]
+__all__ = [
+    "AsyncFetcher",
+    "BlockingFetcher",
+    "Body",
+    "acollect",
+    "answered",
+    "ascii_url",
+    "broke_off",
+    "collect",
+]
 
 
 class Body:
@@ -47,9 +58,8 @@ class Body:
 class _Base:
     variant: dict[str, Any] = {}
 
-    def __init__(self, config: CrawlConfig, *, redirects: bool, keep_body: bool) -> None:
+    def __init__(self, config: CrawlConfig, *, keep_body: bool) -> None:
         self.config = config
-        self.redirects = redirects
         self.keep_body = keep_body
         self.limit = config.max_body
         self.headers = {"User-Agent": config.user_agent, **dict(config.headers)}
@@ -110,23 +120,48 @@ async def acollect(pieces: AsyncIterable[bytes], limit: int, keep: bool) -> Body
     return body
 
 
-def answered(
-    status: int, body: Body, header: Callable[[str], str | None], final_url: str = ""
-) -> Attempt:
-    """The attempt of an answer: with the headers the rules read when the body is kept.
+def answered(status: int, body: Body, header: Callable[[str], str | None]) -> Attempt:
+    """The attempt of an answer, with the headers the rules read.
 
-    ``header(name)`` looks a response header up (None when absent).  ``Retry-After``
-    is read only where it means "wait" (429, 503).
+    ``header(name)`` looks a response header up (None when absent).  ``Location`` is
+    read for a redirect, ``Retry-After`` only where it means "wait" (429, 503), and
+    ``Content-Type`` with a kept body (links are extracted from HTML only).
     """
     retry_after = header("Retry-After") if status == 429 or status == 503 else None
+    location = (header("Location") or "") if 300 <= status < 400 else ""
     if body.data is None:
-        return answer(status, body.nbytes, retry_after=retry_after, final_url=final_url)
-    return answer(
-        status,
-        body.nbytes,
-        bytes(body.data),
-        header("Content-Type") or "",
-        header("Location") or "",
-        retry_after,
-        final_url,
-    )
+        return answer(status, body.nbytes, location=location, retry_after=retry_after)
+    ctype = header("Content-Type") or ""
+    return answer(status, body.nbytes, bytes(body.data), ctype, location, retry_after)
+
+
+def broke_off(attempt: Attempt, status: int) -> Attempt:
+    """A failure after the status line came: keep the status; a reset cut the body short.
+
+    Every engine reports a broken answer the same way — the status it did receive, and
+    ``TRUNCATED`` rather than ``RESET`` when the peer closed in the middle of the body.
+    """
+    kind = attempt.error
+    if kind is ErrorKind.RESET or kind is None:
+        kind = ErrorKind.TRUNCATED
+    return attempt._replace(status=status, error=kind)
+
+
+_URL_SAFE = "/?#[]@!$&'()*+,;=%:~"
+
+
+def ascii_url(url: str) -> str:
+    """``url`` as a client that only takes ASCII needs it: an IDNA host, %-escaped UTF-8.
+
+    What browsers (and aiohttp, requests, httpx) do before sending; libcurl and some
+    others refuse the raw text.  Escapes already present are kept.
+    """
+    if url.isascii():
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host.isascii():
+        netloc = parts.netloc.replace(host, host.encode("idna").decode("ascii"))
+        parts = parts._replace(netloc=netloc)
+    path, query, fragment = (quote(x, safe=_URL_SAFE) for x in parts[2:])
+    return urlunsplit((parts.scheme, parts.netloc, path, query, fragment))

@@ -27,7 +27,7 @@ What to look for:
   more CPU per request here: a patched child that owns the job needs no round trip.)
 * One ``urllib3.PoolManager`` with ``maxsize=concurrency, block=True`` keeps one
   keep-alive connection per greenlet.
-* The timeout covers a whole attempt (connect, redirects, the last byte of the body):
+* The timeout covers a whole attempt (connect to the last byte of the body):
   a :class:`gevent.Timeout` raised in the greenlet wherever it is waiting.  urllib3's
   own socket timeouts stay off, so no timer is armed per ``recv``.
 * Not everything can be made cooperative: ``getaddrinfo`` is a blocking C call, so
@@ -57,6 +57,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -64,14 +65,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import urljoin
 
 import urllib3
 
 from concur.attempt import Attempt, failure, too_large
 from concur.engines.drive_threads import run_threads
-from concur.engines.fetcher import BlockingFetcher, Body, answered, collect
-from concur.engines.urllib3_errors import broken_off, classify
+from concur.engines.fetcher import BlockingFetcher, Body, answered, broke_off, collect
+from concur.engines.urllib3_errors import classify
 from concur.errors import WorkerDied
 from concur.jobs import JobSpec, OnRecord, make_job
 from concur.meter import Meter
@@ -86,16 +86,19 @@ __all__ = ["Fetcher", "run", "run_here"]
 # once per patched module (25 times, each a scan of every installed distribution:
 # about 0.1 s in a large virtualenv), so the answer is cached while patching.
 # Run with ``-P`` (no current directory on sys.path) and the directory this concur was
-# imported from as argv[1], so the child imports the same concur as its parent.
+# imported from as argv[1], so the child imports the same concur as its parent; argv[2]
+# is the parent's pid: the child dies with it (concur.lifetime), before patching anything.
 _CHILD = """\
 import functools, importlib.metadata as md, sys
+if sys.argv[1] not in sys.path:
+    sys.path.insert(0, sys.argv[1])
+from concur.lifetime import die_with_parent
+die_with_parent(int(sys.argv[2]))
 _entry_points = md.entry_points
 md.entry_points = functools.lru_cache(maxsize=None)(_entry_points)
 from gevent import monkey
 monkey.patch_all()
 md.entry_points = _entry_points
-if sys.argv[1] not in sys.path:
-    sys.path.insert(0, sys.argv[1])
 from concur.engines.gevent_engine import child_main
 child_main()
 """
@@ -106,10 +109,10 @@ _CHUNK = 64 * 1024  # bytes per read of a response body
 class Fetcher(BlockingFetcher):
     """``fetch(url) -> Attempt`` with urllib3, for greenlets of a patched process."""
 
-    def __init__(self, config: CrawlConfig, *, redirects: bool, keep_body: bool) -> None:
+    def __init__(self, config: CrawlConfig, *, keep_body: bool) -> None:
         import gevent
 
-        super().__init__(config, redirects=redirects, keep_body=keep_body)
+        super().__init__(config, keep_body=keep_body)
         hub = gevent.get_hub()
         if not isinstance(hub.resolver, _SharedLookups):
             hub.resolver = _SharedLookups(hub.resolver)
@@ -119,16 +122,9 @@ class Fetcher(BlockingFetcher):
             block=True,  # a greenlet waits for a free connection instead of opening one more
             timeout=None,  # the whole-attempt gevent.Timeout in fetch is the only clock
         )
-        # urllib3 follows redirects (or not) but retries nothing else: retries are the job's
+        # urllib3 retries nothing and follows no redirect: both are the job's
         self.policy = urllib3.Retry(
-            total=None,
-            connect=0,
-            read=0,
-            status=0,
-            other=0,
-            redirect=config.max_redirects if redirects else 0,
-            raise_on_redirect=redirects,
-            raise_on_status=False,
+            total=0, redirect=0, raise_on_redirect=False, raise_on_status=False
         )
 
     def fetch(self, url: str) -> Attempt:
@@ -152,16 +148,12 @@ class Fetcher(BlockingFetcher):
             url,
             headers=self.headers,
             retries=self.policy,
-            redirect=self.redirects,
+            redirect=False,
             preload_content=False,
         )
         finished = False
         try:
             status = resp.status
-            final = ""
-            if resp.retries is not None and resp.retries.history:  # redirects were followed
-                hop = resp.retries.history[-1]
-                final = urljoin(hop.url or url, hop.redirect_location or "")
             length = resp.length_remaining
             plain = "content-encoding" not in resp.headers
             try:
@@ -172,11 +164,11 @@ class Fetcher(BlockingFetcher):
                     pieces = resp.stream(_CHUNK, decode_content=True)
                     got = collect(pieces, self.limit, self.keep_body)
             except Exception as exc:  # the answer began: keep its status
-                return broken_off(exc, status)
+                return broke_off(classify(exc), status)
             if got is None:
-                return too_large(status, self.limit, final)
+                return too_large(status, self.limit)
             finished = True
-            return answered(status, got, resp.headers.get, final)
+            return answered(status, got, resp.headers.get)
         finally:
             if not finished:
                 resp.close()  # a half-read connection must not go back to the pool
@@ -246,7 +238,14 @@ def run(name: str, job: JobSpec, config: CrawlConfig, on_record: OnRecord = None
     done: dict[str, Any] = {}  # its last line: what the run cost it
     with tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-P", "-c", _CHILD, str(Path(__file__).resolve().parents[2])],
+            [
+                sys.executable,
+                "-P",
+                "-c",
+                _CHILD,
+                str(Path(__file__).resolve().parents[2]),
+                str(os.getpid()),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -342,6 +341,7 @@ def _death(returncode: int | None, complaint: str) -> str:
 
 def child_main() -> None:
     """The child's side; ``patch_all()`` has already run (see :data:`_CHILD`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops us
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print() now goes to stderr, not into the records
     try:

@@ -41,7 +41,7 @@ import httptools
 import httpx
 
 from concur.attempt import Attempt, failure, one_line, too_large
-from concur.engines.fetcher import AsyncFetcher, acollect, answered
+from concur.engines.fetcher import AsyncFetcher, acollect, answered, broke_off
 from concur.engines.oserrors import RESET_ERRNOS
 from concur.records import CrawlConfig, ErrorKind
 
@@ -440,15 +440,14 @@ class ConcurTransport(httpx.AsyncBaseTransport):
 # --- the engine: a fetcher on httpx's client ----------------------------------------------
 
 
-def _clients(config: CrawlConfig, transport: str, redirects: bool) -> list[httpx.AsyncClient]:
+def _clients(config: CrawlConfig, transport: str) -> list[httpx.AsyncClient]:
     """The clients to fetch with: one shared (``concur``, ``pool``), or C (``per-worker``)."""
 
     def client(**kwargs: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             headers={"User-Agent": config.user_agent, **dict(config.headers)},
             timeout=httpx.Timeout(config.timeout),  # per phase; asyncio.timeout bounds the whole
-            follow_redirects=redirects,
-            max_redirects=config.max_redirects,
+            follow_redirects=False,  # the job follows them
             trust_env=False,  # like the asyncio engine: no proxy or netrc from the environment
             **kwargs,
         )
@@ -477,15 +476,13 @@ class Fetcher(AsyncFetcher):
     ``per-worker``, each fetch in flight borrows a client of its own.
     """
 
-    def __init__(
-        self, config: CrawlConfig, *, redirects: bool, keep_body: bool, transport: str = "concur"
-    ) -> None:
-        super().__init__(config, redirects=redirects, keep_body=keep_body)
+    def __init__(self, config: CrawlConfig, *, keep_body: bool, transport: str = "concur") -> None:
+        super().__init__(config, keep_body=keep_body)
         self.transport = transport
         self.variant = {"transport": transport}
 
     async def open(self) -> None:
-        self._clients = _clients(self.config, self.transport, self.redirects)
+        self._clients = _clients(self.config, self.transport)
         self._free = list(self._clients)
         self._shared = self._clients[0] if len(self._clients) == 1 else None
 
@@ -516,7 +513,6 @@ class Fetcher(AsyncFetcher):
         """Stream the (decoded) body, stopping once it passes ``max_body`` bytes."""
         limit = self.limit
         status = resp.status_code
-        final = str(resp.url) if resp.history else ""
         raw = resp.headers.raw
         wanted = {}
         for name, value in raw:  # one pass: each Headers lookup scans them all
@@ -526,13 +522,16 @@ class Fetcher(AsyncFetcher):
         length = wanted.get("Content-Length", "")
         encoded = "Content-Encoding" in wanted
         if not encoded and length.isdigit() and int(length) > limit:
-            return too_large(status, limit, final)
+            return too_large(status, limit)
         # Without a Content-Encoding the raw bytes are the body: skip the decoder layer.
         pieces = resp.aiter_bytes() if encoded else resp.aiter_raw()
-        got = await acollect(pieces, limit, self.keep_body)
+        try:
+            got = await acollect(pieces, limit, self.keep_body)
+        except Exception as exc:  # the answer began: keep its status
+            return broke_off(classify(exc), status)
         if got is None:
-            return too_large(status, limit, final)
-        return answered(status, got, wanted.get, final)
+            return too_large(status, limit)
+        return answered(status, got, wanted.get)
 
 
 _WANTED = {

@@ -55,6 +55,7 @@ from typing import Any
 
 from concur.engines.drive_children import Child, ignore_interrupts, serve
 from concur.engines.requests_fetcher import Fetcher
+from concur.lifetime import die_with_parent
 from concur.records import CrawlConfig
 
 __all__ = ["Fetcher", "children", "cpus", "layout"]
@@ -87,21 +88,21 @@ def _worker(
     results: Connection,
     inherited: list[Connection],
     config: CrawlConfig,
-    redirects: bool,
     keep_body: bool,
     threads: int,
+    parent: int,
 ) -> None:
     """One worker process: ``threads`` threads fetch what the parent sends."""
+    die_with_parent(parent)
     ignore_interrupts()
     for conn in inherited:  # the other workers' pipes, inherited through fork
         conn.close()
-    with Fetcher(config, redirects=redirects, keep_body=keep_body) as fetcher:
+    with Fetcher(config, keep_body=keep_body) as fetcher:
         serve(tasks, results, fetcher, threads)
 
 
 def children(
     config: CrawlConfig,
-    redirects: bool,
     keep_body: bool,
     workers: int,
     processes: int | None = None,
@@ -112,12 +113,13 @@ def children(
     procs: list[Any] = []
     kids: list[Child] = []
     mine: list[Connection] = []  # the parent's ends, which later forks must not keep open
+    me = os.getpid()
     gc.freeze()  # what the parent holds now is the children's to share, not to copy
     try:
         for i, threads in enumerate(plan):
             task_r, task_w = ctx.Pipe(duplex=False)
             result_r, result_w = ctx.Pipe(duplex=False)
-            args = (task_r, result_w, list(mine), config, redirects, keep_body, threads)
+            args = (task_r, result_w, list(mine), config, keep_body, threads, me)
             proc = ctx.Process(target=_worker, args=args, name=f"concur-{i}", daemon=True)
             proc.start()
             task_r.close()

@@ -41,8 +41,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from concur.attempt import Attempt, failure, too_large
-from concur.engines.fetcher import BlockingFetcher, answered, collect
-from concur.engines.urllib3_errors import broken_off, classify
+from concur.engines.fetcher import BlockingFetcher, answered, broke_off, collect
+from concur.engines.urllib3_errors import classify
 from concur.records import CrawlConfig, ErrorKind
 
 __all__ = ["Fetcher", "Watchdog"]
@@ -198,7 +198,7 @@ class _Adapter(requests.adapters.HTTPAdapter):
 
 
 def new_session(config: CrawlConfig) -> requests.Session:
-    """A keep-alive session that sends the config's headers and follows its redirect cap.
+    """A keep-alive session that sends the config's headers (redirects are the job's).
 
     ``max_retries=0``: urllib3 never retries behind our back, so the server sees exactly
     the attempts the records count (retries are the job's, the same on every engine).
@@ -207,7 +207,6 @@ def new_session(config: CrawlConfig) -> requests.Session:
     """
     session = requests.Session()
     session.trust_env = False
-    session.max_redirects = config.max_redirects
     session.headers["User-Agent"] = config.user_agent
     session.headers.update(dict(config.headers))
     adapter = _Adapter(max_retries=0)
@@ -223,8 +222,8 @@ class Fetcher(BlockingFetcher):
     so one fetcher serves a whole pool; :meth:`close` closes every session it made.
     """
 
-    def __init__(self, config: CrawlConfig, *, redirects: bool, keep_body: bool) -> None:
-        super().__init__(config, redirects=redirects, keep_body=keep_body)
+    def __init__(self, config: CrawlConfig, *, keep_body: bool) -> None:
+        super().__init__(config, keep_body=keep_body)
         self.watchdog = Watchdog()
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -257,20 +256,19 @@ class Fetcher(BlockingFetcher):
     def _get(self, url: str) -> Attempt:
         session = getattr(self._local, "session", None) or self._session()
         timeout = self._socket_timeout
-        with session.get(url, stream=True, timeout=timeout, allow_redirects=self.redirects) as resp:
+        with session.get(url, stream=True, timeout=timeout, allow_redirects=False) as resp:
             status = resp.status_code
             headers = resp.headers
-            final = resp.url if resp.history else ""
             length = headers.get("Content-Length", "")
             if length.isdigit() and int(length) > self.limit and "Content-Encoding" not in headers:
-                return too_large(status, self.limit, final)  # announced: no need to read it
+                return too_large(status, self.limit)  # announced: no need to read it
             try:  # decompressed, as aiohttp's
                 got = collect(resp.iter_content(CHUNK), self.limit, self.keep_body)
             except Exception as exc:  # the answer began: keep its status
-                return broken_off(exc, status)
+                return broke_off(classify(exc), status)
             if got is None:
-                return too_large(status, self.limit, final)
-            return answered(status, got, headers.get, final)
+                return too_large(status, self.limit)
+            return answered(status, got, headers.get)
 
     def close(self) -> None:
         with self._lock:

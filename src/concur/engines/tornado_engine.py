@@ -49,19 +49,20 @@ a C parser are worth at the same concurrency.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
 from tornado import httputil
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
 from tornado.netutil import DefaultLoopResolver, Resolver
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError, SimpleAsyncHTTPClient
 
 from concur.attempt import Attempt, failure, one_line, too_large
-from concur.engines.fetcher import AsyncFetcher, Body, answered
+from concur.engines.fetcher import AsyncFetcher, Body, answered, ascii_url
 from concur.engines.oserrors import os_kind
 from concur.errors import EngineUnavailable
 from concur.records import CrawlConfig, ErrorKind
@@ -93,6 +94,18 @@ _CURL_KINDS = {
     63: ErrorKind.TOO_LARGE,  # maximum file size exceeded
     92: ErrorKind.PROTOCOL,  # HTTP/2 stream
 }
+
+
+class _AfterCancel(logging.Filter):
+    """Drops Tornado's "Exception after Future was cancelled": a run stopped by Ctrl-C
+    cancels its fetches, and the client then fails each of them as it closes — expected,
+    and one traceback per request in flight on the terminal otherwise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "Exception after Future was cancelled"
+
+
+logging.getLogger("tornado.application").addFilter(_AfterCancel())
 
 
 class _BodyTooLarge(httputil.HTTPInputError):
@@ -239,6 +252,8 @@ def classify(exc: BaseException, seen: _Transfer | None = None) -> Attempt:
 
 def _curl_attempt(number: int, detail: str, seen: _Transfer | None) -> Attempt:
     kind = _CURL_KINDS.get(number, ErrorKind.OTHER)
+    if number == 1 and 'Protocol "' in detail and 'Protocol "http' not in detail:
+        kind = ErrorKind.INVALID_URL  # a redirect to ftp: and the like, as other engines say
     if number == 7 and ("refused" in detail.lower() or (seen is not None and seen.refused)):
         kind = ErrorKind.REFUSED
         detail = f"{detail} (connection refused)" if "refused" not in detail.lower() else detail
@@ -291,7 +306,16 @@ def _make_client(
 
             return {"prepare_curl_callback": prepare}
 
-        return http, curl_kwargs, http.close
+        def close_curl() -> None:
+            http.close()
+            # Closing libcurl's multi handle can set its timer again, after Tornado has
+            # removed it; the stale callback then finds the handle gone and logs a
+            # traceback (seen on Ctrl-C).  Remove it too.
+            stale = getattr(http, "_timeout", None)
+            if stale is not None:
+                http.io_loop.remove_timeout(stale)
+
+        return http, curl_kwargs, close_curl
 
     resolver = _CachingResolver()
     # With a streaming_callback only max_body_size applies; keep it out of our way.
@@ -334,10 +358,8 @@ class Fetcher(AsyncFetcher):
     ``client`` is ``curl`` or ``simple`` (default: :func:`default_client`).
     """
 
-    def __init__(
-        self, config: CrawlConfig, *, redirects: bool, keep_body: bool, client: str | None = None
-    ) -> None:
-        super().__init__(config, redirects=redirects, keep_body=keep_body)
+    def __init__(self, config: CrawlConfig, *, keep_body: bool, client: str | None = None) -> None:
+        super().__init__(config, keep_body=keep_body)
         self.client = client or default_client()  # the registry checks the choice
         self.variant = {"client": self.client}
 
@@ -352,12 +374,11 @@ class Fetcher(AsyncFetcher):
         seconds = config.timeout
         seen = _Transfer(self.limit, keep_body=self.keep_body)
         request = HTTPRequest(
-            url,
+            ascii_url(url),
             headers=self.headers,  # fetch() copies them before adding Host, Connection...
             connect_timeout=seconds,
             request_timeout=seconds,
-            follow_redirects=self.redirects,
-            max_redirects=config.max_redirects,
+            follow_redirects=False,  # the job follows them
             decompress_response=True,
             **self.callbacks(seen),
         )
@@ -366,17 +387,9 @@ class Fetcher(AsyncFetcher):
         except Exception as exc:  # mapped to an error kind, never raised further
             attempt = classify(exc, seen)
         else:
-            attempt = self._answer(response, url, seen)
+            status = response.code
+            if seen.too_large:
+                attempt = too_large(status, self.limit)
+            else:
+                attempt = answered(status, seen.body, seen.header)
         return attempt._replace(resent=seen.resent) if seen.resent else attempt
-
-    def _answer(self, response: HTTPResponse, url: str, seen: _Transfer) -> Attempt:
-        """The attempt that got an answer (whatever its status)."""
-        final = response.effective_url or ""
-        final = final if final != url else ""
-        status = response.code
-        if seen.too_large:
-            return too_large(status, self.limit, final)
-        if self.redirects and 300 <= status < 400 and seen.header("Location"):
-            detail = f"too many redirects (more than {self.config.max_redirects})"
-            return failure(ErrorKind.OTHER, detail, status, seen.nbytes)._replace(final_url=final)
-        return answered(status, seen.body, seen.header, final)

@@ -21,7 +21,7 @@ from concur.attempt import Attempt, failure, one_line
 from concur.engines.oserrors import RESET_ERRNOS, os_kind
 from concur.records import ErrorKind
 
-__all__ = ["broken_off", "classify"]
+__all__ = ["classify"]
 
 R = requests.exceptions
 
@@ -97,11 +97,3 @@ def classify(exc: BaseException) -> Attempt:
     if isinstance(exc, R.ConnectionError | u3.ProtocolError):
         return out(ErrorKind.CONNECT)
     return out(ErrorKind.OTHER)  # InvalidHeader, a bug: the detail says which
-
-
-def broken_off(exc: BaseException, status: int) -> Attempt:
-    """An answer whose body broke off: a reset there means the body was cut short."""
-    kind = classify(exc).error
-    if kind is ErrorKind.RESET or kind is None:
-        kind = ErrorKind.TRUNCATED
-    return failure(kind, one_line(exc), status)
