@@ -5,7 +5,10 @@ crawl that started it holds sockets, files and CPU, and a ``--resume`` after ``k
 would find it still crawling.  Closing pipes is not enough: a child busy in a fetch does
 not read them.  So each child asks the kernel to kill it when its parent dies
 (``prctl(PR_SET_PDEATHSIG, SIGKILL)`` on Linux), then checks the parent did not die
-before the request took effect.  Elsewhere a daemon thread polls ``getppid()``.
+before the request took effect (:func:`die_with_parent`, for concur's own children);
+elsewhere a daemon thread polls ``getppid()``.  Other programs concur starts (wrk, the
+benchmark's trials, the GIL lab's helpers) are tied the same way from outside
+(:func:`tied`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["die_with_parent"]
+__all__ = ["die_with_parent", "tied"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -50,3 +53,17 @@ def _original_thread_start() -> Any:
     except ImportError:
         return _thread.start_new_thread
     return monkey.get_original("_thread", "start_new_thread")
+
+
+def _tie() -> None:  # runs in the child between fork and exec: async-signal-safe calls only
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def tied() -> dict[str, Any]:
+    """``subprocess`` keyword arguments that make the child die with this process.
+
+    For children that are not Python or not concur's (wrk, a benchmark's trial): the
+    kernel is asked in the child, before it runs its program (Linux; elsewhere, none).
+    """
+    return {"preexec_fn": _tie} if sys.platform.startswith("linux") else {}

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from concur.bench.scenarios import Scenario
+from concur.lifetime import tied
 
 
 def wrk(sc: Scenario, server: Any, quick: bool) -> dict[str, Any]:
@@ -34,6 +35,7 @@ def wrk(sc: Scenario, server: Any, quick: bool) -> dict[str, Any]:
         capture_output=True,
         text=True,
         timeout=seconds + 60,
+        **tied(),
     )
     match = re.search(r"Requests/sec:\s*([\d.]+)", proc.stdout)
     if proc.returncode != 0 or match is None:
@@ -90,6 +92,7 @@ def _scrapy_once(sc: Scenario, server: Any, ideal_s: float | None) -> dict[str, 
         capture_output=True,
         text=True,
         timeout=600,
+        **tied(),
     )
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     if not lines:

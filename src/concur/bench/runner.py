@@ -26,6 +26,7 @@ from concur.bench import references
 from concur.bench.scenarios import Scenario, Sweep, scenarios
 from concur.engines import ENGINES, available_engines
 from concur.experiment import book_urls, drawn_ideal_s
+from concur.lifetime import tied
 from concur.records import CrawlConfig
 from concur.report import ideal_seconds
 
@@ -92,6 +93,7 @@ def _trial(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
         capture_output=True,
         text=True,
         timeout=timeout,
+        **tied(),
     )
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     if proc.returncode != 0 or not lines:

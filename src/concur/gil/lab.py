@@ -25,6 +25,7 @@ from typing import Any
 from concur.gil import results, workloads
 from concur.gil.experiments import EXPERIMENTS, get
 from concur.gil.machine import describe, machine_info
+from concur.lifetime import tied
 
 Printer = Callable[[str], None]
 
@@ -140,6 +141,7 @@ def run_child(
             timeout=timeout,
             env=env,
             check=False,
+            **tied(),
         )
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"{job['kind']} did not finish within {timeout:g} s") from None

@@ -31,6 +31,8 @@ from multiprocessing.context import BaseContext
 from typing import Any
 from urllib.parse import urlsplit
 
+from concur.lifetime import tied
+
 # --- pure-Python CPU -------------------------------------------------------------------
 
 
@@ -241,6 +243,7 @@ def echo_peer(python: str | None = None) -> Iterator[tuple[str, int]]:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        **tied(),
     )
     try:
         assert proc.stdout is not None
