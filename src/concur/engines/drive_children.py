@@ -1,13 +1,12 @@
-"""The child-process driver: the job stays in this process; workers in child processes fetch.
+"""The worker-process driver: the job stays in this process; workers in child processes fetch.
 
-Used by ``processes`` (P forked workers, each running C/P threads with requests) and
-``gevent`` (one fresh, monkey-patched Python running C greenlets).  Whatever the
-children are, the split is the same:
+Used by ``processes`` (P forked workers, each running C/P threads with requests).  The
+split:
 
 * **here**, the job — the URL list or the crawl's scheduler and its SQLite frontier —
   decides what is fetched next and what every answer means, exactly as in the other
   drivers: nothing about scheduling is written twice, and nothing of it needs to be
-  safe to fork or to monkey-patch;
+  safe to fork;
 * **there**, each worker only fetches: it takes ``(key, url)`` from its task pipe and
   sends back ``(key, Attempt)``.  Each child has a pipe of its own each way, so the
   parent always knows which child holds which URL.
@@ -20,7 +19,11 @@ on with the others.  With no child left, the job accounts for what remains
 (:meth:`~concur.jobs.Work.abandon`): a URL list gives every URL its record, a
 crawl stops with :class:`~concur.errors.WorkerDied` and keeps what it did.
 
-Timing: children report when they are ready (imported, patched, their fetcher open),
+(gevent also runs in a child process, but a different way: the whole job runs there, on
+the threads driver, because a round trip per URL cost it 30 % more CPU; see
+:mod:`concur.engines.gevent_engine`.)
+
+Timing: children report when they are ready (imported, their fetcher open),
 and the clock starts then, as every engine's starts after its imports; ``extra`` keeps
 ``startup_s``.  CPU counts the children's after their start-up (they report it).
 """
@@ -30,7 +33,6 @@ from __future__ import annotations
 import math
 import os
 import queue
-import select
 import signal
 import threading
 import time
@@ -55,8 +57,8 @@ READY_TIMEOUT = 60.0  # seconds a child may take to start (import, patch, open i
 def serve(tasks: Connection, results: Connection, fetcher: Any, threads: int) -> None:
     """Fetch with ``threads`` workers until the parent sends None; report, then return.
 
-    ``fetcher`` is an open blocking fetcher.  In gevent's patched child ``threading``,
-    ``queue`` and ``select`` are gevent's, so the same code runs greenlets there.
+    ``fetcher`` is an open blocking fetcher, shared by the threads (it keeps what must
+    not be shared, a requests Session, per thread).
     """
     todo: queue.Queue[tuple[int, str] | None] = queue.Queue()
     send_lock = threading.Lock()
@@ -64,9 +66,7 @@ def serve(tasks: Connection, results: Connection, fetcher: Any, threads: int) ->
     results.send(("ready", cpu0))
 
     def read() -> None:
-        fd = tasks.fileno()
         while True:
-            select.select([fd], [], [])  # cooperative under gevent; then a frame is there
             try:
                 message = tasks.recv()
             except EOFError:  # the parent is gone
