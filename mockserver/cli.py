@@ -13,8 +13,8 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from mockserver import faults, latency
-from mockserver.config import ServerConfig
+from mockserver import faults, latency, lifeline
+from mockserver.config import ConfigError, ServerConfig
 from mockserver.latency import SpecError
 from mockserver.loop import new_event_loop
 from mockserver.server import MockServer
@@ -82,8 +82,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# The flag of each config field a flag sets, to name it in a refusal.
+_FLAGS = {
+    "host": "--host",
+    "port": "--port",
+    "seed": "--seed",
+    "latency": "--latency",
+    "faults": "--faults",
+    "max_delay_ms": "--max-delay",
+    "max_in_flight": "--max-in-flight",
+    "over_limit_status": "--over-limit",
+    "workers": "--workers",
+    "idle_timeout_s": "--idle-timeout",
+    "header_timeout_s": "--header-timeout",
+    "site_pages": "--site",
+    "site_hosts": "--site-hosts",
+    "site_crawl_delay": "--site-crawl-delay",
+}
+
+
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    """Build a config; raise SpecError with a one-line message for bad values."""
+    """Build a config; raise SpecError with a one-line message for bad values.
+
+    Whatever the server could not use is refused here, at start-up, rather than by
+    every request later: a seed beyond 64 bits, a delay cap that is NaN or negative, a
+    latency that cannot be sampled (``mockserver.config`` checks the fields).
+    """
     if not 0 <= args.port <= 65535:
         raise SpecError(f"--port {args.port} is not a port number")
     if args.workers < 1:
@@ -100,6 +124,18 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise SpecError(
             "--site needs --workers 1: its ground truth and counters live in one process"
         )
+    try:
+        return _config(args)
+    except ConfigError as exc:
+        flag = _FLAGS.get(exc.field, exc.field)
+        raise SpecError(f"{flag} {_shown(exc.value)} {exc.reason}") from None
+
+
+def _shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _config(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(
         host=args.host,
         port=args.port,
@@ -146,11 +182,21 @@ def _reuseport_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(config: ServerConfig, mine: socket.socket, socks: list[socket.socket]) -> NoReturn:
-    """A forked worker: serve on its own socket, and never return into the parent's code."""
+def _worker(
+    config: ServerConfig, mine: socket.socket, socks: list[socket.socket], fds: tuple[int, ...]
+) -> NoReturn:
+    """A forked worker: serve on its own socket, and never return into the parent's code.
+
+    It dies with the parent process (``lifeline``): by SIGKILL from the kernel on Linux,
+    and when the pipe ``fds[0]`` (whose write end only the parent holds) reads end-of-file.
+    """
     code = 0
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        lifeline.die_with_parent()
+        for fd in fds[1:]:  # the write end, and the parent's own lifeline: not ours
+            os.close(fd)
+        lifeline.watch(fds[0])
         for sock in socks:
             if sock is not mine:
                 sock.close()
@@ -165,15 +211,20 @@ def _worker(config: ServerConfig, mine: socket.socket, socks: list[socket.socket
         os._exit(code)
 
 
-def run(config: ServerConfig) -> None:
+def run(config: ServerConfig, lifeline_fd: int | None = None) -> None:
     """Serve until SIGINT/SIGTERM.  With several workers, fork one process per worker.
 
     The parent binds and listens on one SO_REUSEPORT socket per worker *before* it
     forks and announces the URL, so a client may connect as soon as it reads the line;
     the kernel spreads connections between the workers.  Stats and timelines are per
-    worker.  SIGTERM or SIGINT to the parent stops the workers too.
+    worker.  SIGTERM or SIGINT to the parent stops the workers too, and the workers die
+    with the parent whatever kills it (``kill -9`` included; see ``mockserver.lifeline``).
+    ``lifeline_fd`` is the pipe from whoever started this process: end-of-file there
+    ends this process too.
     """
     if config.workers == 1:
+        if lifeline_fd is not None:
+            lifeline.watch(lifeline_fd)
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             runner.run(_serve(config, None, True))
         return
@@ -188,14 +239,19 @@ def run(config: ServerConfig) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     children: list[int] = []
+    read_fd, write_fd = os.pipe()  # the workers' lifeline: only this process writes (never)
+    inherited = () if lifeline_fd is None else (lifeline_fd,)
     try:
         for mine in socks:
             pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the child
-                _worker(config, mine, socks)
+                _worker(config, mine, socks, (read_fd, write_fd, *inherited))
             children.append(pid)
+        os.close(read_fd)
         for sock in socks:  # the workers hold them now; the parent must not take connections
             sock.close()
+        if lifeline_fd is not None:  # after the forks: a forked child inherits no thread
+            lifeline.watch(lifeline_fd)
         host = f"[{config.host}]" if ":" in config.host else config.host
         url = f"http://{host}:{port}"
         print(f"mockserver listening on {url} ({config.workers} workers)", flush=True)
@@ -220,12 +276,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "mockserver") -> int:
 
 
 def serve_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    fd = lifeline.adopt()  # first: started by a parent that may die, die with it
     try:
         config = config_from_args(args)
     except SpecError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     try:
-        run(config)
+        run(config, fd)
     except OSError as exc:
         print(
             f"{parser.prog}: error: cannot listen on {args.host}:{args.port}: {exc.strerror}",

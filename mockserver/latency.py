@@ -17,6 +17,12 @@ order depends on arrival order, which differs between engines) but computed from
 hash of the seed and the request's identity: :func:`unit` maps ``(seed, key)`` to a
 number in [0, 1), and each distribution turns that number into milliseconds through
 its inverse CDF.
+
+A spec must be *samplable*: every quantile a finite number of milliseconds.
+``pareto:1,0.0001`` parses, but its median is ``2**10000`` ms, beyond any float, and
+``lognormal:1,1e308`` overflows ``exp`` in its tail; :func:`parse` refuses such a spec
+with a one-line reason where it is given (a flag, a query parameter), so
+:meth:`Latency.sample` never raises while a request is being answered.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
 
 _STD_NORMAL = NormalDist()
@@ -96,6 +103,7 @@ def _number(text: str, what: str) -> float:
     return value
 
 
+@lru_cache(maxsize=256)  # a Latency is immutable; the same query spec comes again and again
 def parse(spec: str) -> Latency:
     """Parse a latency spec (see the module docstring); raise :class:`SpecError` if invalid."""
     text = spec.strip().lower()
@@ -119,7 +127,35 @@ def parse(spec: str) -> Latency:
         raise SpecError("latency: lognormal needs 0 < median < p99")
     if kind == "pareto" and (a <= 0 or b <= 0):
         raise SpecError("latency: pareto needs a minimum > 0 and a shape > 0")
-    return Latency(kind, a, b)
+    return check(Latency(kind, a, b))
+
+
+_PROBES = ((0.0, "lowest"), (0.5, "median"), (1.0, "highest"))
+
+
+def check(lat: Latency) -> Latency:
+    """``lat`` if every quantile is a finite delay, else :class:`SpecError` saying where not."""
+    reason = unsamplable(lat)
+    if reason is not None:
+        raise SpecError(f"latency: {lat} {reason}")
+    return lat
+
+
+def unsamplable(lat: Latency) -> str | None:
+    """Why ``lat`` cannot be sampled, or None when every draw is a finite delay.
+
+    Each distribution's inverse CDF is monotonic in ``u``, so the lowest and highest
+    draws :meth:`Latency.sample` can make (``u`` is clipped to ``[1e-12, 1 - 1e-12]``)
+    bound all the others: if both are finite, every draw is.
+    """
+    for u, where in _PROBES:
+        try:
+            ms = lat.sample(u)
+        except (ArithmeticError, ValueError):  # ZeroDivisionError, OverflowError
+            ms = math.nan
+        if not math.isfinite(ms):
+            return f"cannot be sampled: its {where} delay is not a finite number of ms"
+    return None
 
 
 ZERO = Latency("fixed", 0.0)

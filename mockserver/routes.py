@@ -8,7 +8,8 @@ protocol in ``server.py`` then carries the plan out: it waits, records, and writ
 Endpoints (any method; ``HEAD`` gets no body):
 
 * ``/add?name=NAME&delay=MS`` — the book's endpoint: wait, answer ``.``
-* ``/bytes/N`` — N seeded bytes; ``/status/CODE`` or ``/status/200:3,500:1``
+* ``/bytes/N`` — N seeded bytes (over 1 MiB made as they are sent; gzipped, then chunked)
+* ``/status/CODE`` or ``/status/200:3,500:1``
 * ``/redirect/N`` — a chain of N redirects ending at ``/redirect/0``
 * ``/drip?bytes=N&duration=MS&chunks=K`` — N bytes streamed over MS ms
 * ``/echo`` — the request as JSON;  ``/`` — this list
@@ -27,12 +28,14 @@ from urllib.parse import unquote_plus
 
 from mockserver import faults as faults_mod
 from mockserver import latency as latency_mod
+from mockserver.bodies import STREAM_OVER, Fill, Gzipped, SeededBytes, Source
 from mockserver.latency import SpecError
 from mockserver.state import ServerState
 from mockserver.timeline import Timeline
 
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
+OCTETS = "application/octet-stream"
 BODYLESS = (204, 304)  # answers that never carry a body, whatever the query asks
 
 
@@ -51,7 +54,9 @@ class Plan:
     """What the protocol should do for a request.
 
     ``action`` is None for an ordinary answer, or one of the fault kinds that need the
-    connection itself (``reset``, ``hang``, ``truncate``, ``malformed``) or ``drip``.
+    connection itself (``reset``, ``hang``, ``truncate``, ``malformed``), ``drip``, or
+    ``stream``: a large body made a piece at a time while the client reads (``source``,
+    see :mod:`mockserver.bodies`; ``body`` is then empty).
     ``internal`` plans (stats, timeline) are neither delayed, counted nor recorded.
     """
 
@@ -68,6 +73,7 @@ class Plan:
     internal: bool = False
     replayable: bool = False  # a pure function of the request's bytes (see server._replay_cache)
     drip: tuple[int, float, int] = (0, 0.0, 0)  # bytes, seconds, pieces
+    source: Source | None = None  # the body, made on demand (large bodies, drip)
 
 
 class BadRequest(Exception):
@@ -179,22 +185,25 @@ def _latency(q: dict[str, str], default: latency_mod.Latency) -> latency_mod.Lat
     return latency_mod.parse(spec) if spec is not None else default
 
 
-SEEN_CAP = 4_000_000  # identities remembered in ServerState.seen; cleared past this
-
-
 def _identity(state: ServerState, req: Request, path: str, q: dict[str, str]) -> bytes:
     """The request's identity: method and target without ``name``, plus a repeat count.
 
     ``name`` only labels the timeline, so two engines that send the same URLs under
     different names draw the same delays and faults.  The repeat count makes a retry
     of the same URL a fresh draw (a retried 5xx may succeed); ``/__reset`` zeroes it.
+
+    The counts are kept under the key's hash, not the key (an int, about half the
+    memory; 64 bits, so a collision in a million keys has odds of about 1 in 40 million),
+    for at most ``max_identities`` keys: past that they are all forgotten and start again
+    from zero, so 100,000 distinct ``faults=`` values cannot grow the server for ever.
     """
     key = _key(req.method, path, q)
     seen = state.seen
-    if len(seen) > SEEN_CAP:
+    if len(seen) >= state.config.max_identities:
         seen.clear()
-    n = seen.get(key, 0)
-    seen[key] = n + 1
+    h = hash(key)
+    n = seen.get(h, 0)
+    seen[h] = n + 1
     return f"{key}#{n}".encode()
 
 
@@ -262,10 +271,16 @@ def common(req: Request, state: ServerState, path: str, q: dict[str, str], route
         _apply_fault(p, fault, q, draws)
     if p.status not in BODYLESS:
         if flag(q, "gzip") and p.action is None:
-            p.body = gzip_module.compress(p.body, compresslevel=1, mtime=0)
+            if p.source is None:
+                p.body = gzip_module.compress(p.body, compresslevel=1, mtime=0)
+            else:  # compressed as it is sent: its length is known only at the end
+                p.source = Gzipped(p.source)
+                p.chunked = True
             p.headers.append(("Content-Encoding", "gzip"))
         if flag(q, "chunked"):
             p.chunked = True
+    if p.source is not None and p.action is None:
+        p.action = "stream"
     p.replayable = draws is None and fault is None and p.action is None
     return p
 
@@ -280,11 +295,13 @@ def _apply_fault(p: Plan, fault: str, q: dict[str, str], draws: Draws | None) ->
             p.status = faults_mod.SERVER_ERRORS[int(u * len(faults_mod.SERVER_ERRORS))]
         fault = "5xx"
         p.body = b"injected server error\n"
+        p.source = None
         p.content_type = TEXT
     elif fault == "429":
         retry_after = int_param(q, "retry_after", 1, 0, 86_400)
         p.status = 429
         p.body = b"too many requests\n"
+        p.source = None
         p.content_type = TEXT
         p.headers.append(("Retry-After", str(retry_after)))
     else:
@@ -318,7 +335,9 @@ def echo(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any) -> 
 
 def bytes_(tail: str, q: dict[str, str], req: Request, state: ServerState, draws: Any) -> Plan:
     n = int_param({"n": tail}, "n", 0, 0, state.config.max_bytes)
-    return Plan(body=seeded_bytes(state.config.seed, n), content_type="application/octet-stream")
+    if n > STREAM_OVER:  # made a piece at a time while the client reads (mockserver.bodies)
+        return Plan(source=SeededBytes(state.config.seed, n), content_type=OCTETS)
+    return Plan(body=seeded_bytes(state.config.seed, n), content_type=OCTETS)
 
 
 def status(tail: str, q: dict[str, str], req: Request, state: Any, draws: Draws | None) -> Plan:
@@ -354,8 +373,8 @@ def drip(tail: str, q: dict[str, str], req: Request, state: ServerState, draws: 
         raise BadRequest(f"code={code} answers have no body to drip")
     return Plan(
         status=code,
-        body=b"*" * n,
-        content_type="application/octet-stream",
+        source=Fill(n),  # the stars are made as they are sent, not held
+        content_type=OCTETS,
         action="drip",
         drip=(n, duration_ms / 1000.0, pieces),
     )

@@ -18,26 +18,33 @@ experiment measures.  The design in one paragraph:
   ``data_received`` call leave in one ``write``.
 * **Bounded buffers**: a request head over ``max_header_bytes`` gets 431, a body over
   ``max_body_bytes`` 413; answers are rendered only while the peer reads them (about
-  1 MiB per read at most); reading pauses while the peer does not read our answers or
-  while too many pipelined requests wait; a sweeper closes connections whose request
-  head is too slow (slowloris) or that sit idle too long.
+  1 MiB per read at most), and a body over a MiB is made and written a piece per loop
+  turn under the transport's flow control (:mod:`mockserver.bodies`); reading pauses
+  while the peer does not read our answers or while too many pipelined requests wait; a
+  sweeper closes connections whose request head is too slow (slowloris) or that sit idle
+  too long.
+* **A bug is a 500, not a 400**: httptools reports an exception raised in a callback as
+  a parse error; a route that raises is answered ``500 internal error: <kind>`` and told
+  once per kind on stderr (the ``mockserver`` logger), and the connection goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import socket
 import struct
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 
 import httptools
 
 from mockserver import routes
+from mockserver.bodies import PIECE, Fill
 from mockserver.config import ServerConfig
 from mockserver.routes import BODYLESS, Plan, Request
 from mockserver.site import Site
@@ -47,7 +54,10 @@ from mockserver.timeline import Timeline
 _now = time.perf_counter
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
 _MALFORMED = b"HTTP/1.1 OK maybe\r\nthis is not a status line\r\n\r\n"
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_LAST_CHUNK = b"0\r\n\r\n"
 _CHUNK = 16 * 1024
+_log = logging.getLogger("mockserver")
 
 
 def status_line(code: int) -> bytes:
@@ -80,6 +90,13 @@ def render_head(plan: Plan, length: int, chunked: bool) -> bytes:
 
 def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+
+
+def frame(data: bytes, size: int) -> bytes:
+    """``data`` as chunks of at most ``size`` bytes (``render``'s framing when ``_CHUNK``)."""
+    if len(data) <= size:
+        return chunk(data)
+    return b"".join(chunk(data[i : i + size]) for i in range(0, len(data), size))
 
 
 _simple_cache: dict[tuple[int, str, bytes, bool], bytes] = {}
@@ -168,6 +185,18 @@ class _TooLarge(Exception):
     pass
 
 
+class _Stream:
+    """A body being written a piece per loop turn while the peer reads (``_stream``)."""
+
+    __slots__ = ("pieces", "frame", "done", "scheduled")
+
+    def __init__(self, pieces: Iterator[bytes], frame: int, done: Callable[[], None]) -> None:
+        self.pieces = pieces
+        self.frame = frame  # 0: raw bytes; else chunk frames of at most this many bytes
+        self.done = done  # called once the last piece is written
+        self.scheduled = False  # a _stream_step is due in the loop's ready queue
+
+
 class Timers:
     """Delayed requests of one server, grouped by the tenth of a millisecond they fall due.
 
@@ -234,6 +263,8 @@ class HttpProtocol(asyncio.Protocol):
         self.head_bytes = 0
         self.body_size = 0
         self.head_started = 0.0
+        self.continue_owed = False  # Expect: 100-continue, and no byte of the body yet
+        self.stream: _Stream | None = None
         self.last_activity = _now()
         self.error: tuple[int, str] | None = None
         self.in_message = False
@@ -260,6 +291,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        self.stream = None
         self.connections.discard(self)
         rec = self.rec
         rec.open_connections -= 1
@@ -278,12 +310,6 @@ class HttpProtocol(asyncio.Protocol):
             hit = self.replay.get(data)
             if hit is not None and self._replay(hit, now):
                 return
-        if self.head_started:
-            # httptools holds an unfinished header line in memory: bound the head as it comes.
-            self.head_bytes += len(data)
-            if self.head_bytes > self.cfg.max_header_bytes:
-                self._refuse(431, "request header fields too large")
-                return
         self.batch = []
         self.batch_size = 0
         self.completed = 0
@@ -291,11 +317,14 @@ class HttpProtocol(asyncio.Protocol):
         started_idle = not self.in_message and not self.pending
         try:
             self.parser.feed_data(data)
+            if self.head_started:  # this read ends inside a request head
+                self._count_open_head(len(data))
+            elif self.continue_owed:  # the client waits for a 100 before sending the body
+                self._continue()
         except httptools.HttpParserUpgrade:
             self._refuse(400, "protocol upgrades are not supported")
         except httptools.HttpParserError as exc:
-            status, reason = self.error or (400, f"malformed request: {exc}")
-            self._refuse(status, reason)
+            self._parse_error(exc)
         else:
             hit = self.replayable
             if hit is not None and started_idle and self.completed == 1 and not self.in_message:
@@ -336,12 +365,47 @@ class HttpProtocol(asyncio.Protocol):
         self.timers.add(now + delay_s, self, slot)
         return True
 
+    def _count_open_head(self, n: int) -> None:
+        """Bound a request head that is still unfinished after a read of ``n`` bytes.
+
+        httptools keeps an unfinished header line in memory and calls ``on_header`` only
+        once it is whole, so an endless line must be cut off by counting bytes as they
+        come.  Only the head's own bytes count: a read that ends inside a head it did not
+        begin in was all head.  Where in a read a head *began* httptools does not say, so
+        that read's part is left out (``on_message_begin`` sets -1): the line held stays
+        under ``max_header_bytes`` plus one read, and whole headers are counted exactly by
+        ``on_header``.  (Counting the whole read, as before, counted the requests and
+        bodies after a head as header bytes: a long pipeline got 431 mid-stream.)
+        """
+        if self.head_bytes < 0:
+            self.head_bytes = 0
+            return
+        self.head_bytes += n
+        if self.head_bytes > self.cfg.max_header_bytes:
+            self._refuse(431, "request header fields too large")
+
+    def _parse_error(self, exc: httptools.HttpParserError) -> None:
+        if self.closing:
+            return  # answered with Connection: close (or refused): what follows is ignored
+        if self.error is not None:
+            self._refuse(*self.error)  # a limit, raised by a callback as _TooLarge
+            return
+        cause = exc.__context__  # httptools chains what a callback raised
+        if isinstance(exc, httptools.HttpParserCallbackError) and cause is not None:
+            self._fail(cause)  # a bug in a callback, not the client's fault
+            return
+        self._refuse(400, f"malformed request: {exc}")
+
     def pause_writing(self) -> None:
         self._pause(1)
 
     def resume_writing(self) -> None:
         self._resume(1)
-        if self.pending and self.pending[0].ready:
+        stream = self.stream
+        if stream is not None:
+            if not stream.scheduled:
+                self._schedule_stream(stream)
+        elif self.pending and self.pending[0].ready:
             self._pump()
 
     def eof_received(self) -> bool:
@@ -361,7 +425,7 @@ class HttpProtocol(asyncio.Protocol):
         self.headers = {}
         self.body = []
         self.head_size = 0
-        self.head_bytes = 0
+        self.head_bytes = -1  # begun in this read: see _count_open_head
         self.body_size = 0
         self.head_started = _now()
 
@@ -384,8 +448,35 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.head_started = 0.0
+        if "expect" in self.headers:
+            self._expect(self.headers["expect"])
+
+    def _expect(self, expect: str) -> None:
+        """``Expect: 100-continue``: owe a ``100 Continue`` if a body is to come.
+
+        It is sent at the end of the read (``_continue``) unless the body has begun to
+        arrive by then (the client did not wait).  A body over the limit is refused at
+        once, before the client sends it.  HTTP/1.0 requests ignore the expectation.
+        """
+        if expect.strip().lower() != "100-continue" or self.parser.get_http_version() != "1.1":
+            return
+        if "chunked" not in self.headers.get("transfer-encoding", "").lower():
+            length = self.headers.get("content-length", "0").strip()
+            n = int(length) if length.isdigit() else 0
+            if n > self.cfg.max_body_bytes:
+                self.error = (413, "request body too large")
+                raise _TooLarge
+            if n == 0:
+                return
+        self.continue_owed = True
+
+    def _continue(self) -> None:
+        self.continue_owed = False
+        if not self.closing:
+            self._answer_in_order(_CONTINUE, False)
 
     def on_body(self, body: bytes) -> None:
+        self.continue_owed = False
         self.body_size += len(body)
         if self.body_size > self.cfg.max_body_bytes:
             self.error = (413, "request body too large")
@@ -394,6 +485,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.in_message = False
+        self.continue_owed = False
         self.completed += 1
         if self.closing:
             return
@@ -405,7 +497,10 @@ class HttpProtocol(asyncio.Protocol):
             self._refuse(400, "request target is not UTF-8")
             return
         req = Request(method, target, self.headers, b"".join(self.body) if self.body else b"")
-        plan = self.plan_request(req, self.state)
+        try:
+            plan = self.plan_request(req, self.state)
+        except Exception as exc:  # a bug in a route: 500, and the connection goes on
+            plan = self._internal_error(exc, f"{method} {target}")
         if not parser.should_keep_alive():
             plan.close = True
         self._dispatch(plan, method == "HEAD")
@@ -518,6 +613,9 @@ class HttpProtocol(asyncio.Protocol):
             action = plan.action
             if action is None:
                 self._write(render(plan, slot.head_only))
+            elif action == "stream":
+                if not self._stream_body(slot, plan):
+                    return False
             elif action == "drip":
                 if not self._drip(slot):
                     return False
@@ -526,8 +624,12 @@ class HttpProtocol(asyncio.Protocol):
                 return False
             elif action == "truncate":
                 slot.close = True
-                head = render_head(plan, len(plan.body), False)
-                self._write(head if slot.head_only else head + plan.body[: len(plan.body) // 2])
+                if plan.source is not None:
+                    if not self._truncate_source(slot, plan):
+                        return False
+                else:
+                    head = render_head(plan, len(plan.body), False)
+                    self._write(head if slot.head_only else head + plan.body[: len(plan.body) // 2])
             else:  # malformed
                 slot.close = True
                 self._write(_MALFORMED)
@@ -544,14 +646,18 @@ class HttpProtocol(asyncio.Protocol):
         tl.end(slot.start, _now(), slot.status)
 
     def _drip(self, slot: _Pending) -> bool:
-        """Stream a drip answer over its duration; True if it is already complete."""
+        """Stream a drip answer over its duration; True if it is already complete.
+
+        Piece ``i`` is written (under flow control, a big one in several writes) ``step``
+        seconds after piece ``i - 1`` was; chunked, each piece is one chunk.
+        """
         plan = slot.plan
         assert plan is not None
         n, duration, pieces = plan.drip
         self._write(render_head(plan, n, plan.chunked))
         if slot.head_only or n == 0:
             if plan.chunked and not slot.head_only:
-                self._write(b"0\r\n\r\n")
+                self._write(_LAST_CHUNK)
             return True
         sizes = [n // pieces + (1 if i < n % pieces else 0) for i in range(pieces)]
         sizes = [s for s in sizes if s]
@@ -561,24 +667,98 @@ class HttpProtocol(asyncio.Protocol):
         def send(i: int) -> None:
             if self.lost:
                 return
-            piece = b"*" * sizes[i]
             last = i == len(sizes) - 1
-            if plan.chunked:
-                piece = chunk(piece) + (b"0\r\n\r\n" if last else b"")
-            self._write(piece)
-            if not last:
-                self.loop.call_later(step, send, i + 1)
-                return
-            slot.streaming = False
-            self._end(slot)
-            self.pending.popleft()
-            if slot.close:
-                self._close()
-            else:
-                self._pump()
+
+            def sent() -> None:
+                if not last:
+                    self.loop.call_later(step, send, i + 1)
+                    return
+                if plan.chunked:
+                    self._write(_LAST_CHUNK)
+                self._finish_stream(slot)
+
+            self._stream(Fill(sizes[i]).pieces(), PIECE if plan.chunked else 0, sent)
 
         self.loop.call_later(step, send, 0)
         return False
+
+    def _stream_body(self, slot: _Pending, plan: Plan) -> bool:
+        """Write a large body a piece at a time (``mockserver.bodies``); True if done."""
+        source = plan.source
+        assert source is not None
+        self._write(render_head(plan, source.length or 0, plan.chunked))
+        if slot.head_only:
+            return True
+        size = _CHUNK if plan.chunked else 0  # the same chunks as render()
+
+        def sent() -> None:
+            if size:
+                self._write(_LAST_CHUNK)
+            self._finish_stream(slot)
+
+        slot.streaming = True
+        self._stream(source.pieces(), size, sent)
+        return False
+
+    def _truncate_source(self, slot: _Pending, plan: Plan) -> bool:
+        """The ``truncate`` fault on a made body: its first half, then close; True if done."""
+        source = plan.source
+        assert source is not None
+        n = source.length or 0
+        self._write(render_head(plan, n, False))
+        if slot.head_only or n // 2 == 0:
+            return True
+        slot.streaming = True
+        self._stream(source.pieces(n // 2), 0, lambda: self._finish_stream(slot))
+        return False
+
+    def _finish_stream(self, slot: _Pending) -> None:
+        """The head slot's streamed answer is all written: record it, and go on."""
+        slot.streaming = False
+        self._end(slot)
+        self.pending.popleft()
+        if slot.close:
+            self._close()
+        else:
+            self._pump()
+
+    def _stream(self, pieces: Iterator[bytes], frame_size: int, done: Callable[[], None]) -> None:
+        """Write ``pieces`` after what is written so far, then call ``done``.
+
+        One piece per turn of the loop (``call_soon`` between pieces, so other
+        connections and timers run), and only while the transport is below its high-water
+        mark: ``pause_writing`` stops the pieces and ``resume_writing`` goes on.  A peer
+        that does not read costs a piece or two of memory, not the whole body.
+        """
+        stream = self.stream = _Stream(pieces, frame_size, done)
+        if self.batch is None:
+            self._stream_step()
+        else:  # this read's answers are still being collected: the pieces go after them
+            self._schedule_stream(stream)
+
+    def _schedule_stream(self, stream: _Stream) -> None:
+        stream.scheduled = True
+        self.loop.call_soon(self._stream_step)
+
+    def _stream_step(self) -> None:
+        stream = self.stream
+        if stream is None:
+            return
+        stream.scheduled = False
+        transport = self.transport
+        if self.lost or transport is None or transport.is_closing():
+            self.stream = None
+            return
+        if self.paused & 1:
+            return  # the peer is not reading: resume_writing goes on
+        piece = next(stream.pieces, None)
+        if piece is None:
+            self.stream = None
+            stream.done()
+            return
+        transport.write(frame(piece, stream.frame) if stream.frame else piece)
+        if not self.paused & 1:  # else the write went over the high-water mark: wait
+            self._schedule_stream(stream)
 
     def _answer_in_order(self, data: bytes, close: bool) -> None:
         """An immediate answer that must still wait for the requests before it."""
@@ -596,6 +776,40 @@ class HttpProtocol(asyncio.Protocol):
         self.rec.bad_requests += 1
         self.closing = True
         plan = Plan(status=status, body=f"{reason}\n".encode(), close=True, internal=True)
+        self._answer_in_order(render(plan, False), True)
+
+    def _internal_error(self, exc: BaseException, request: str) -> Plan:
+        """A bug met while answering: a 500 plan naming its kind, told once per kind.
+
+        Once per kind of exception and place it was raised, so a bug hit by every request
+        of a benchmark prints one line, not millions; ``internal_errors`` counts them all.
+        """
+        self.rec.internal_errors += 1
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = ("?", 0) if tb is None else (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        kind = type(exc).__name__
+        key = (kind, *where)
+        logged = self.state.errors_logged
+        if key not in logged:
+            logged.add(key)
+            text = (str(exc).splitlines() or [""])[0][:200]
+            _log.error(
+                "mockserver: internal error (a bug) answering %s: %s: %s (%s:%d)",
+                request[:200],
+                kind,
+                text,
+                *where,
+            )
+        body = f"internal error: {kind}\n".encode()
+        return Plan(status=500, body=body, internal=True)
+
+    def _fail(self, exc: BaseException) -> None:
+        """A bug in a parser callback: the parser is unusable, so 500 and close."""
+        self.closing = True
+        plan = self._internal_error(exc, "a request for " + self.url.decode("latin-1"))
+        plan.close = True
         self._answer_in_order(render(plan, False), True)
 
     # -- transport helpers -------------------------------------------------------------
@@ -738,6 +952,7 @@ class MockServer:
         site = self.site
         assert site is not None
         site.bind(self.port)
+        self.state.recorder.reserved = set(site.names)  # past max_names, still recorded
         bound = {s.getsockname()[0] for s in server.sockets if s.family == socket.AF_INET}
         hosts = [] if "0.0.0.0" in bound else [a for a in site.addresses if a not in bound]
         if not hosts:

@@ -18,12 +18,14 @@ class ServerState:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.recorder = Recorder(config.timeline_cap)
-        self.seen: dict[str, int] = {}  # request identity -> times seen (see routes._identity)
+        self.recorder = Recorder(config.timeline_cap, config.max_names)
+        # hash of a request identity -> times seen (see routes._identity), max_identities keys
+        self.seen: dict[int, int] = {}
         # Replay cache (see server.py): the exact bytes of a whole request -> its answer.
         # Per server, because an answer depends on the config (seed, latency, faults).
         self.replay: dict[bytes, tuple[bytes, int, str, float]] = {}
         self.on_reset: list[Callable[[], None]] = []  # more to clear on /__reset
+        self.errors_logged: set[tuple[str, str, int]] = set()  # bugs already told (server.py)
 
     def reset(self) -> None:
         """Forget every recording and repeat count (``/__reset``)."""

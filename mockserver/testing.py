@@ -8,6 +8,8 @@
 (fast to start, sees every ``ServerConfig`` field); ``mode="subprocess"`` runs
 ``python -m mockserver`` so the server does not share the GIL with the client under
 test — what engine tests and benchmarks want.  Both bind 127.0.0.1 on a free port.
+A subprocess server dies with this process, whatever kills it (``kill -9`` too): see
+:mod:`mockserver.lifeline`.
 
 The ``mockserver`` pytest fixture is in :mod:`mockserver.pytest_plugin`.
 """
@@ -29,6 +31,7 @@ from typing import Any
 
 from mockserver import faults as faults_mod
 from mockserver import latency as latency_mod
+from mockserver import lifeline
 from mockserver.config import ServerConfig
 from mockserver.loop import new_event_loop
 from mockserver.server import MockServer
@@ -158,13 +161,28 @@ def command(cfg: ServerConfig) -> list[str]:
 
 @contextlib.contextmanager
 def _serve_subprocess(cfg: ServerConfig) -> Iterator[RunningServer]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
     # stderr goes to a file, not a pipe: nobody drains a pipe while the server runs, and a
     # server that logs enough would block on a full one.
     with tempfile.TemporaryFile("w+") as errors:
-        proc = subprocess.Popen(
-            command(cfg), stdout=subprocess.PIPE, stderr=errors, text=True, env=env
-        )
+        # The lifeline: the server holds the read end of a pipe whose write end only this
+        # process holds, and exits when it reads end-of-file, that is when this process dies.
+        read_fd, write_fd = os.pipe()
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env[lifeline.ENV] = lifeline.child_env(read_fd)
+        try:
+            proc = subprocess.Popen(
+                command(cfg),
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+                env=env,
+                pass_fds=(read_fd,),
+            )
+        except BaseException:
+            os.close(write_fd)
+            raise
+        finally:
+            os.close(read_fd)
         try:
             assert proc.stdout is not None
             line = proc.stdout.readline()
@@ -184,3 +202,4 @@ def _serve_subprocess(cfg: ServerConfig) -> Iterator[RunningServer]:
                 proc.wait()
             if proc.stdout is not None:
                 proc.stdout.close()
+            os.close(write_fd)

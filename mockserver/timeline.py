@@ -71,18 +71,28 @@ class Timeline:
 
 
 class Recorder:
-    """All of a server's observations.  Single-threaded: only the event loop touches it."""
+    """All of a server's observations.  Single-threaded: only the event loop touches it.
+
+    Bounded whatever clients send: a timeline keeps ``timeline_cap`` requests, and there
+    are at most ``max_names`` timelines.  A request under a further new name is counted
+    (``total``, ``by_status``, ``unrecorded``) but kept in no timeline, so 100,000
+    distinct ``name=`` values cost no more than 10,000.  Names in ``reserved`` (the
+    synthetic site's, one per host) are always kept.
+    """
 
     DELAY_RING = 1 << 16
 
-    def __init__(self, timeline_cap: int) -> None:
+    def __init__(self, timeline_cap: int, max_names: int = 10_000) -> None:
         self.timeline_cap = timeline_cap
+        self.max_names = max_names
+        self.reserved: set[str] = set()
         self.epoch_offset = time.time() - time.perf_counter()
         self.started = time.perf_counter()
         self.reset()
 
     def reset(self) -> None:
         self.timelines: dict[str, Timeline] = {}
+        self.unrecorded = Timeline(0)  # the requests whose name came past max_names
         self.total = 0
         # Requests already in flight stay counted, so the gauge never goes negative.
         self.in_flight: int = getattr(self, "in_flight", 0)
@@ -91,6 +101,7 @@ class Recorder:
         self.faults: Counter[str] = Counter()
         self.rejected = 0  # over the in-flight limit
         self.bad_requests = 0  # unparseable or out-of-range input
+        self.internal_errors = 0  # a route that raised: answered 500 (a bug in the server)
         self.connections = 0
         self.open_connections = 0
         self.peak_connections = 0
@@ -101,6 +112,8 @@ class Recorder:
     def timeline(self, name: str) -> Timeline:
         tl = self.timelines.get(name)
         if tl is None:
+            if len(self.timelines) >= self.max_names and name not in self.reserved:
+                return self.unrecorded  # counted, not kept: names are bounded too
             tl = self.timelines[name] = Timeline(self.timeline_cap)
         return tl
 
@@ -131,6 +144,8 @@ class Recorder:
             "faults": dict(sorted(self.faults.items())),
             "rejected": self.rejected,
             "bad_requests": self.bad_requests,
+            "internal_errors": self.internal_errors,
+            "unrecorded": self.unrecorded.dropped,
             "connections": self.connections,
             "open_connections": self.open_connections,
             "peak_connections": self.peak_connections,
@@ -165,6 +180,7 @@ class Recorder:
         counters = {
             "rejected_total": ("Requests refused over the in-flight limit.", s["rejected"]),
             "bad_requests_total": ("Unparseable or out-of-range requests.", s["bad_requests"]),
+            "internal_errors_total": ("Requests answered 500 by a bug.", s["internal_errors"]),
             "connections_total": ("Connections accepted.", s["connections"]),
         }
         for name, (help_text, value) in counters.items():

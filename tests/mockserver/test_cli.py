@@ -96,6 +96,15 @@ def test_workers_serve_and_stop_together() -> None:
         ["--workers", "0"],
         ["--port", "70000"],
         ["--max-in-flight", "-1"],
+        # Accepted once, and then every request failed (issue 11): refused at start-up now.
+        ["--latency", "pareto:1,0.0001"],
+        ["--latency", "lognormal:1,1e308"],
+        ["--seed", "99999999999999999999"],
+        ["--max-delay", "nan"],
+        ["--max-delay", "-1"],
+        ["--max-delay", "inf"],
+        ["--idle-timeout", "nan"],
+        ["--header-timeout", "0"],
     ],
 )
 def test_bad_flags_exit_2_with_one_line(args: list[str]) -> None:
@@ -109,6 +118,28 @@ def test_bad_flags_exit_2_with_one_line(args: list[str]) -> None:
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mockserver: error: "), done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--seed", "99999999999999999999"], "--seed 99999999999999999999 is not a 64-bit integer"),
+        (["--max-delay", "nan"], "--max-delay nan must be between 0 and 1e+09 ms"),
+        (
+            ["--latency", "pareto:1,0.0001"],
+            "latency: pareto:1,0.0001 cannot be sampled: its median delay is not a finite"
+            " number of ms",
+        ),
+    ],
+)
+def test_a_refusal_names_the_flag_and_the_reason(args: list[str], line: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mockserver", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.stderr == f"mockserver: error: {line}\n"
 
 
 def test_concur_serve_is_the_same_server() -> None:

@@ -1,13 +1,17 @@
-"""Concurrency: the in-flight limit, pipelining, and overlapping waits."""
+"""Limits: the in-flight limit, pipelining, overlapping waits, and bounded memory."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import aiohttp
-from raw_http import connect, get, read_responses
+from raw_http import connect, get, one, read_responses
 
+from mockserver.config import ServerConfig
+from mockserver.routes import Request, plan
+from mockserver.state import ServerState
 from mockserver.testing import RunningServer, serve
 
 
@@ -91,3 +95,61 @@ def test_hundred_requests_of_200ms_overlap(mockserver: RunningServer) -> None:
     assert timeline["count"] == 100
     assert timeline["peak_in_flight"] >= 50
     assert min(r["dt"] for r in timeline["requests"]) >= 0.199
+
+
+# -- memory is bounded whatever clients send (issue 11) ---------------------------------
+
+
+def pipeline(url: str, targets: list[str]) -> None:
+    """Send every target on one connection and read every answer."""
+    with connect(url) as sock:
+        for i in range(0, len(targets), 5000):
+            part = targets[i : i + 5000]
+            sock.sendall(b"".join(get(t) for t in part))
+            assert len(read_responses(sock, len(part), timeout=30)) == len(part)
+
+
+def test_timeline_names_are_bounded() -> None:
+    with serve(max_names=50) as server:
+        pipeline(server.url, [f"/add?name=n{i}" for i in range(200)])
+        names = server.get_json("/__timeline")["names"]
+        assert names == {f"n{i}": 1 for i in range(50)}  # the first 50 are kept
+        stats = server.stats()
+        assert stats["total"] == 200  # every request is still counted
+        assert stats["unrecorded"] == 150  # and these were put in no timeline
+        server.get("/__timeline?name=n0&reset=1")  # forgetting a name makes room
+        one(server.url, "/add?name=late")
+        assert "late" in server.get_json("/__timeline")["names"]
+
+
+def test_repeat_counts_are_bounded() -> None:
+    # Each distinct faults= value is a request identity with a repeat count to keep.
+    state = ServerState(ServerConfig(max_identities=100))
+    for i in range(1000):
+        plan(Request("GET", f"/add?faults=5xx:0.{i:04d}"), state)
+        assert len(state.seen) <= 100
+    # Below the cap nothing is forgotten: a repeat is a fresh draw, as ever.
+    state = ServerState(ServerConfig())
+    first = [plan(Request("GET", f"/add?faults=5xx:0.5&id={i}"), state).status for i in range(50)]
+    again = [plan(Request("GET", f"/add?faults=5xx:0.5&id={i}"), state).status for i in range(50)]
+    assert first != again
+    assert len(state.seen) == 50
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_many_distinct_names_cost_a_bounded_amount() -> None:
+    # 100,000 names used to take 50 MB until /__reset; at most 10,000 are kept now.
+    with serve(mode="subprocess") as server:
+        pid = server.stats()["pid"]
+        before = rss_mb(pid)
+        pipeline(server.url, [f"/add?name=n{i}" for i in range(100_000)])
+        grown = rss_mb(pid) - before
+        stats = server.stats()
+    assert stats["total"] == 100_000 and len(stats["names"]) == 10_000
+    assert grown < 20, f"the server grew by {grown:.0f} MB"
