@@ -364,6 +364,21 @@ def redirect(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any)
     return Plan(status=302, body=b"", headers=[("Location", location)])
 
 
+def redirect_to(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any) -> Plan:
+    """``/redirect-to?url=U[&status=302]``: a redirect to any ``Location``, as given.
+
+    For clients' redirect rules: a target on another scheme (``ftp:``), on a private
+    address, or not a URL at all.  ``status`` is 301, 302, 303, 307 or 308.
+    """
+    code = int_param(q, "status", 302, 301, 308)
+    if code not in (301, 302, 303, 307, 308):
+        code = 302
+    location = q.get("url", "")
+    if any(c in location for c in "\r\n"):  # no header injection through the query
+        location = ""
+    return Plan(status=code, body=b"", headers=[("Location", location)])
+
+
 def drip(tail: str, q: dict[str, str], req: Request, state: ServerState, draws: Any) -> Plan:
     n = int_param(q, "bytes", 10, 0, state.config.max_bytes)
     duration_ms = float_param(q, "duration", 1000.0, 0.0, state.config.max_delay_ms)
@@ -416,6 +431,7 @@ _ROUTES: dict[str, Any] = {
     "/add": add,
     "/echo": echo,
     "/drip": drip,
+    "/redirect-to": redirect_to,
     "/__stats": stats,
     "/metrics": metrics,
     "/__timeline": timeline,

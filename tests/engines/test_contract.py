@@ -101,6 +101,8 @@ def test_faults_become_error_records(impl: str, mockserver: RunningServer) -> No
         "http://": ErrorKind.INVALID_URL,
         f"{base}/add?name=f&id=ok2": None,
         f"{base}/add?name=f&x=ü&id=unicode": None,  # escaped as UTF-8, as browsers do
+        f"{base}/redirect-to?name=f&url=ftp%3A%2F%2Fexample.org%2Fx": ErrorKind.INVALID_URL,
+        f"{base}/redirect/12?name=f": ErrorKind.OTHER,  # more than max_redirects (10)
     }
     urls = list(cases)
     result = run(urls, CrawlConfig(concurrency=4, timeout=1.0, max_body=1000))

@@ -244,3 +244,23 @@ def test_keep_alive_and_http10(server: RunningServer) -> None:
         raw = read_until_closed(sock)
     assert raw.startswith(b"HTTP/1.1 200 OK") and raw.endswith(b"\r\n\r\n.")
     assert b"Connection: close" in raw
+
+
+def test_redirect_to_any_location(server: RunningServer) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    conn = http.client.HTTPConnection("127.0.0.1", urlsplit(server.url).port, timeout=5)
+    conn.request("GET", "/redirect-to?url=ftp%3A%2F%2Fexample.org%2Fx&status=301")
+    answer = conn.getresponse()
+    assert (answer.status, answer.getheader("Location"), answer.read()) == (
+        301,
+        "ftp://example.org/x",
+        b"",
+    )
+    conn.request("GET", "/redirect-to?url=%2Fadd%0d%0aX-Evil:%201")
+    answer = conn.getresponse()
+    answer.read()
+    assert answer.status == 302 and not answer.getheader("Location")  # no header injection
+    assert answer.getheader("X-Evil") is None
+    conn.close()
