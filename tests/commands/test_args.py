@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,19 @@ def test_read_urls_skips_blanks_and_comments(tmp_path: Path) -> None:
     assert read_urls(["http://x/"], None) == ["http://x/"]
     with pytest.raises(UsageError, match="cannot read"):
         read_urls([], str(tmp_path / "missing.txt"))
+
+
+def test_read_urls_drops_a_byte_order_mark_and_refuses_what_is_not_utf8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listing = tmp_path / "urls.txt"
+    listing.write_bytes(b"\xef\xbb\xbfhttp://a/\r\nhttp://b/\r\n")  # as Windows editors save
+    assert read_urls([], str(listing)) == ["http://a/", "http://b/"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\ufeffhttp://c/\n"))  # decoded already
+    assert read_urls([], "-") == ["http://c/"]
+    listing.write_bytes(b"http://a/\nhttp://a/caf\xe9\n")  # Latin-1
+    with pytest.raises(UsageError, match=r"cannot read .*urls.txt: not UTF-8 text \(line 2\)"):
+        read_urls([], str(listing))
 
 
 def test_lacking_looks_modules_up_without_importing_them() -> None:

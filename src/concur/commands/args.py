@@ -19,7 +19,8 @@ import math
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import IO, NoReturn
+from pathlib import Path
+from typing import NoReturn
 
 __all__ = [
     "UsageError",
@@ -131,19 +132,30 @@ def latency_spec(text: str) -> str:
 def read_urls(urls: Sequence[str], source: str | None) -> list[str]:
     """``urls``, then those of the file ``source`` (``-``: stdin), one a line.
 
-    Blank lines and lines starting with ``#`` are skipped.  An unreadable file is a
-    :class:`UsageError`.
+    Blank lines and lines starting with ``#`` are skipped.  The file is UTF-8, and a
+    byte-order mark at its start (Windows editors write one) is not part of its first
+    URL.  A file that cannot be read, or is not UTF-8 text, is a :class:`UsageError`.
     """
     out = list(urls)
     if source is None:
         return out
+    name = "stdin" if source == "-" else source
     try:
-        stream: IO[str] = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
+        if source == "-":
+            text = sys.stdin.read()
+        else:
+            data = Path(source).read_bytes()
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                line = data.count(b"\n", 0, exc.start) + 1
+                raise UsageError(f"cannot read {name}: not UTF-8 text (line {line})") from None
     except OSError as exc:
-        raise UsageError(f"cannot read {source}: {exc.strerror}") from None
-    with stream:
-        out += [line.strip() for line in stream if line.strip() and not line.startswith("#")]
-    return out
+        raise UsageError(f"cannot read {name}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {name}: not UTF-8 text") from None
+    lines = [line.strip() for line in text.removeprefix("\ufeff").splitlines()]
+    return out + [line for line in lines if line and not line.startswith("#")]
 
 
 def lacking(modules: Iterable[str]) -> list[str]:

@@ -3,7 +3,9 @@
 The flags and the mode they choose are :mod:`concur.commands.crawl_args`; this module
 runs the two fetch-only modes (the book's experiment, a URL list) and hands crawl mode
 to :mod:`concur.commands.follow`.  Summaries are :mod:`concur.report`'s, the progress
-display :mod:`concur.progress`'s.
+display :mod:`concur.progress`'s.  Ctrl-C and SIGTERM end every mode with what was done
+(:mod:`concur.commands.interrupt`): ``-o`` written, a summary marked interrupted, exit
+130 or 143, and no traceback.
 """
 
 from __future__ import annotations
@@ -11,18 +13,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from concur.commands import crawl_args, follow
+from concur.commands import crawl_args, follow, interrupt
 from concur.commands.args import UsageError
 from concur.commands.crawl_args import CrawlArgs
-from concur.commands.output import write_jsonl
+from concur.commands.output import check_writable, write_jsonl
 
 if TYPE_CHECKING:
     from concur.budget import Budget
     from concur.engines import Engine
-    from concur.records import CrawlResult
+    from concur.records import CrawlResult, FetchRecord
     from mockserver.testing import RunningServer
 
 DESCRIPTION = """\
@@ -60,21 +62,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     """Check the flags (a usage error exits 2 on one line), then run the mode they chose."""
+    from concur.commands import resume
     from concur.engines import get_engine
+    from concur.store.sqlite import SqliteStore
 
     parser: argparse.ArgumentParser = ns._parser
     try:
         args = crawl_args.from_namespace(ns)
+        if ns.resume:  # the crawl in the file decides what it is
+            args = resume.resumed(args, crawl_args.given(ns), SqliteStore.saved_crawl(ns.db))
     except UsageError as exc:
         parser.error(str(exc))
     for warning in args.warnings:
         print(f"concur crawl: warning: {warning}", file=sys.stderr)
     engine = get_engine(args.impl, **args.options)  # ConcurError: concur.cli reports it
-    if args.mode in ("follow", "site"):
-        return follow.run(args, engine)
-    if args.mode == "list":
-        return _finish(args, engine, list(args.urls))
-    return _experiment(args, engine)
+    if args.output:
+        check_writable(args.output)  # before the run, not after it
+    with interrupt.signals():
+        try:
+            if args.mode in ("follow", "site"):
+                return follow.run(args, engine)
+            if args.mode == "list":
+                return _finish(args, engine, list(args.urls))
+            return _experiment(args, engine)
+        except KeyboardInterrupt as stop:  # before any record: nothing to keep
+            print(f"concur: interrupted ({interrupt.signal_name(stop)})", file=sys.stderr)
+            return interrupt.exit_status(stop)
 
 
 def _experiment(args: CrawlArgs, engine: Engine) -> int:
@@ -137,21 +150,40 @@ def _finish(
 
     show = args.progress and not args.json and sys.stderr.isatty()
     with progress_bar(len(urls), args.impl, enabled=show) as on_record:
-        result = engine.fetch(urls, args.config, on_record)
+        kept = interrupt.Kept(on_record)
+        try:
+            result = engine.fetch(urls, args.config, kept)
+        except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: what was done, and no more
+            with interrupt.finishing():
+                summary = summarize(kept.result(args.impl, args.config))  # no ideal: partial
+                summary["engine_options"] = dict(engine.options)
+                summary["interrupted"] = {"signal": interrupt.signal_name(stop), "resume": None}
+                _report(args, summary, kept.records, render)
+            return interrupt.exit_status(stop)
     server_peak = None if server is None else server.stats()["peak_in_flight"]
     summary = summarize(result, ideal_s=ideal_s, server_peak_in_flight=server_peak)
     summary["engine_options"] = dict(engine.options)
     if budget_of is not None:
         spent = budget_of(result)
         summary["budget_ms"] = None if spent is None else spent.to_dict(scale=1e3)
+    _report(args, summary, result.records, render)
+    return 1 if args.fail_on_error and summary["failed_requests"] else 0
+
+
+def _report(
+    args: CrawlArgs,
+    summary: dict[str, Any],
+    records: Sequence[FetchRecord],
+    render: Callable[[dict[str, Any]], str],
+) -> None:
+    """Write ``-o`` (records in input order) and print the summary."""
     if args.output:
-        write_jsonl(args.output, result.records)
+        write_jsonl(args.output, sorted(records, key=lambda r: r.index))
     if args.json:
         print(json.dumps(summary))
-    else:
-        print(render(summary))
-        if summary["failed"] <= 10:  # a few: name them
-            for r in result.records:
-                if r.error is not None:
-                    print(f"  failed: {r.url}  {r.error}: {r.detail}", file=sys.stderr)
-    return 1 if args.fail_on_error and summary["failed_requests"] else 0
+        return
+    print(render(summary))
+    if summary["failed"] <= 10:  # a few: name them
+        for r in records:
+            if r.error is not None:
+                print(f"  failed: {r.url}  {r.error}: {r.detail}", file=sys.stderr)

@@ -16,6 +16,9 @@ with ``serial``, is a one-line warning instead: scripts run one command line ove
 engine.  :func:`from_namespace` checks all that and builds a :class:`CrawlArgs`; the
 commands never read the argparse Namespace again.
 
+With ``--resume`` the crawl file then decides what the crawl is, and a flag that
+contradicts it is an error too (:mod:`concur.commands.resume`, which reads :func:`given`).
+
 Units: ``--delay`` is the mock server's delay in milliseconds (as in the book), and
 ``--crawl-delay`` and ``--timeout`` are seconds; all three take a unit instead
 (``100ms``, ``1.5s``, ``2m``).
@@ -42,7 +45,15 @@ from concur.crawl.scheduler import CrawlOptions
 from concur.engines import ENGINES
 from concur.records import CrawlConfig
 
-__all__ = ["APPLIES", "CrawlArgs", "Mode", "add_arguments", "from_namespace", "with_seeds"]
+__all__ = [
+    "APPLIES",
+    "CrawlArgs",
+    "Mode",
+    "add_arguments",
+    "from_namespace",
+    "given",
+    "with_seeds",
+]
 
 Mode = Literal["experiment", "list", "follow", "site"]
 
@@ -165,7 +176,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
         type=duration("s", positive=True),
-        default=_DEFAULTS.timeout,
+        default=None,
         metavar="SECONDS",
         help="for a whole request, connect to last byte; a unit may follow, e.g. 500ms "
         f"(default: {_DEFAULTS.timeout:g} s)",
@@ -173,14 +184,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retries",
         type=non_negative_int,
-        default=_DEFAULTS.retries,
+        default=None,
         metavar="N",
-        help="retries of a transient failure, 5xx or 429, after a backoff",
+        help="retries of a transient failure, 5xx or 429, after a backoff "
+        f"(default: {_DEFAULTS.retries})",
     )
     parser.add_argument(
         "--max-body",
         type=non_negative_int,
-        default=_DEFAULTS.max_body,
+        default=None,
         metavar="BYTES",
         help="a longer body is a failure of kind too_large (default: 16777216 bytes = 16 MiB)",
     )
@@ -195,9 +207,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--user-agent",
-        default=_DEFAULTS.user_agent,
+        default=None,
         metavar="TEXT",
-        help="the User-Agent header; robots.txt rules are matched against it",
+        help="the User-Agent header; robots.txt rules are matched against it "
+        f"(default: {_DEFAULTS.user_agent})",
     )
     parser.add_argument(
         "-o",
@@ -329,7 +342,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep the frontier and results in this SQLite file (default: in memory)",
     )
     crawl.add_argument(
-        "--resume", action="store_true", help="continue the crawl in --db FILE (even after kill -9)"
+        "--resume",
+        action="store_true",
+        help="continue the crawl in --db FILE (even after kill -9), as it was started: the "
+        "flags left out take the file's values, and one that contradicts them is an error "
+        "(but -c, --per-host, --crawl-delay, --commit-every and the engine may change)",
     )
     crawl.add_argument(
         "--commit-every",
@@ -410,15 +427,15 @@ def from_namespace(ns: argparse.Namespace) -> CrawlArgs:
         # a warning, not an error: scripts sweep one command line over every engine
         warnings.append(f"{ns.impl} makes one request at a time: -c {ns.concurrency} is ignored")
     urls = read_urls(ns.urls, ns.input)
-    if mode == "follow" and not urls:
+    if mode == "follow" and not urls and not ns.resume:  # resumed: the file has them
         raise UsageError("--follow needs at least one seed URL (or -i FILE)")
     config = CrawlConfig(
         concurrency=ns.concurrency or _DEFAULTS.concurrency,
-        timeout=ns.timeout,
-        retries=ns.retries,
-        max_body=ns.max_body,
+        timeout=_DEFAULTS.timeout if ns.timeout is None else ns.timeout,
+        retries=_DEFAULTS.retries if ns.retries is None else ns.retries,
+        max_body=_DEFAULTS.max_body if ns.max_body is None else ns.max_body,
         headers=tuple(ns.header or ()),
-        user_agent=ns.user_agent,
+        user_agent=_DEFAULTS.user_agent if ns.user_agent is None else ns.user_agent,
     )
     plan = None
     if mode in _CRAWL:
@@ -459,6 +476,25 @@ def from_namespace(ns: argparse.Namespace) -> CrawlArgs:
         pages=ns.pages or 1000,
         warnings=tuple(warnings),
     )
+
+
+_GIVEN = {  # flags outside APPLIES: (flag, the Namespace attribute)
+    "-c": "concurrency",
+    "--timeout": "timeout",
+    "--retries": "retries",
+    "--max-body": "max_body",
+    "-H": "header",
+    "--user-agent": "user_agent",
+}
+
+
+def given(ns: argparse.Namespace) -> frozenset[str]:
+    """The flags given on the command line that a crawl file keeps (``URL``: seeds)."""
+    out = set(_given(ns))
+    out.update(flag for flag, name in _GIVEN.items() if getattr(ns, name) is not None)
+    if ns.urls or ns.input:
+        out.add("URL")
+    return frozenset(out)
 
 
 def with_seeds(args: CrawlArgs, seeds: tuple[str, ...], domains: tuple[str, ...]) -> CrawlArgs:

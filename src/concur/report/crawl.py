@@ -103,9 +103,12 @@ def render_crawl(s: dict[str, Any]) -> str:
         render(s),
         f"crawl       {c['pages']} pages (2xx)   {c['pages_per_s']:,.0f} pages/s   "
         f"{c['cpu_us_per_page']:,.0f} µs CPU/page",
-        f"            {c.get('admitted', 0)} URLs admitted, {c.get('disallowed', 0)} disallowed "
-        f"by robots.txt, {c.get('retries', 0)} retries, {c.get('redirects', 0)} redirects",
     ]
+    if "admitted" in c:  # the scheduler's counters (an interrupted run has none)
+        lines.append(
+            f"            {c['admitted']} URLs admitted, {c.get('disallowed', 0)} disallowed "
+            f"by robots.txt, {c.get('retries', 0)} retries, {c.get('redirects', 0)} redirects"
+        )
     g = s.get("ground_truth")
     if g is not None:
         verdict = "exact" if g["exact"] else "NOT exact"
@@ -115,4 +118,7 @@ def render_crawl(s: dict[str, Any]) -> str:
             f"{g['duplicates']} fetched twice"
             + (f" (limited by {g['limited_by']})" if g.get("limited_by") else "")
         )
+    stop = s.get("interrupted")
+    if stop and stop.get("resume"):
+        lines.append(f"resume      {stop['resume']}")
     return "\n".join(lines)

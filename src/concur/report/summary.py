@@ -7,6 +7,10 @@ JSON keeps the fraction, the terminal prints it as a percentage.  With drawn lat
 (``--latency``) the ideal is computed from the very delays the seeded server will give
 each URL (:func:`ideal_of_delays`).
 
+A run stopped by Ctrl-C or SIGTERM is summarised from the records it finished, with
+``interrupted`` set (``{"signal": "SIGINT", "resume": COMMAND or None}``; None for a
+run that was not stopped) and printed first.
+
 A URL that robots.txt kept the crawl from fetching is a record with error kind
 ``robots``: it is not OK, but it is not a failed request either, so the summary counts
 it apart (``robots_skipped``, and ``failed_requests`` for the rest of ``failed``).
@@ -98,13 +102,16 @@ def summarize(
         "peak_in_flight": server_peak_in_flight
         if server_peak_in_flight is not None
         else result.peak_in_flight,
+        "interrupted": None,  # the command sets it when Ctrl-C or SIGTERM stopped the run
     }
 
 
 def render(summary: dict[str, Any]) -> str:
     """A short human summary (plain text; the CLI adds colour when on a terminal)."""
     s = summary
-    lines = [
+    stop = s.get("interrupted")
+    lines = [f"INTERRUPTED by {stop['signal']}: what was done before it"] if stop else []
+    lines += [
         f"engine      {s['impl']}{_variant(s)}  (concurrency {s['concurrency']})",
         f"requests    {s['requests']}: {_outcomes(s)}",
         f"wall        {s['wall_s']:.3f} s   {s['req_per_s']:,.0f} requests/s",
