@@ -305,6 +305,7 @@ def new_scheduler(
         from concur.store.sqlite import SqliteStore
 
         frontier = SqliteStore(plan.db, resume=plan.resume, commit_every=plan.commit_every)
+        frontier.save_plan(plan, config)  # once: what --resume continues (kept if there)
     return Scheduler(
         plan.seeds, config, plan.options, scope=scope, frontier=frontier, on_record=on_record
     )

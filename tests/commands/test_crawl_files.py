@@ -133,7 +133,7 @@ def test_a_read_only_folder_is_one_line(crawl_file: Path, tmp_path: Path) -> Non
     assert _digest(db) == before
 
 
-@pytest.mark.parametrize("engine", ["asyncio", "threads", "processes"])
+@pytest.mark.parametrize("engine", ["asyncio", "threads", "processes", "gevent"])
 def test_a_disk_that_fills_up_mid_crawl_is_one_line(engine: str, tmp_path: Path) -> None:
     db = tmp_path / "crawl.db"
     full = concur(

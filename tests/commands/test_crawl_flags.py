@@ -181,3 +181,14 @@ def test_help_names_the_units_of_durations() -> None:
     assert "--delay MS" in text and "--crawl-delay SECONDS" in text
     assert "--timeout SECONDS" in text
     assert "1.5s" in text and "100ms" in text
+
+
+def test_a_seed_the_server_cannot_use_is_a_usage_error() -> None:
+    done = concur("crawl", "--seed", "99999999999999999999", "-n", "5")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and "64-bit" in done.stderr
+
+
+def test_allow_private_reaches_the_config() -> None:
+    assert parse("--follow", "http://example.org/", "--allow-private").config.allow_private
+    assert not parse("--follow", "http://example.org/").config.allow_private

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
-
 from concur.crawl.plan import CrawlPlan
 from concur.crawl.scheduler import CrawlOptions
 from concur.engines import get_engine
@@ -45,10 +43,6 @@ def test_save_plan_keeps_the_first_and_reads_back(tmp_path: Path) -> None:
     assert SqliteStore.saved_plan(older) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs concur.jobs.new_scheduler to call SqliteStore.save_plan(plan, config)",
-)
 def test_a_crawl_from_python_resumes_from_its_file_alone(tmp_path: Path) -> None:
     db = str(tmp_path / "crawl.db")
     hosts = ("127.0.0.1", "127.0.0.2", "127.0.0.3")

@@ -61,6 +61,17 @@ def _integer(low: int) -> Callable[[str], int]:
 positive_int = _integer(1)
 non_negative_int = _integer(0)
 
+
+def seed(text: str) -> int:
+    """A seed for the mock server's draws: a whole number that fits its 64-bit hash."""
+    from mockserver.config import SEED_RANGE
+
+    value = _integer(SEED_RANGE[0])(text)
+    if value > SEED_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"{text} is not a 64-bit integer")
+    return value
+
+
 # seconds per unit; "m" is minutes (a duration never needs metres)
 _UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zµ]*)\s*")

@@ -39,6 +39,7 @@ from concur.commands.args import (
     positive_int,
     read_urls,
     regex,
+    seed,
 )
 from concur.crawl.plan import CrawlPlan
 from concur.crawl.scheduler import CrawlOptions
@@ -213,6 +214,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"(default: {_DEFAULTS.user_agent})",
     )
     parser.add_argument(
+        "--allow-private",
+        action="store_const",
+        const=True,
+        default=None,
+        help="follow redirects and links from a public host to a private address "
+        "(127.0.0.1, 10.x, 169.254.169.254 ...); seeds on one are always fetched",
+    )
+    parser.add_argument(
         "-o",
         "--output",
         metavar="FILE",
@@ -267,7 +276,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     server.add_argument(
         "--seed",
-        type=int,
+        type=seed,
         default=None,
         metavar="N",
         help="seed of the server's draws and of the synthetic site (default: 0)",
@@ -436,6 +445,7 @@ def from_namespace(ns: argparse.Namespace) -> CrawlArgs:
         max_body=_DEFAULTS.max_body if ns.max_body is None else ns.max_body,
         headers=tuple(ns.header or ()),
         user_agent=_DEFAULTS.user_agent if ns.user_agent is None else ns.user_agent,
+        allow_private=bool(ns.allow_private),
     )
     plan = None
     if mode in _CRAWL:
@@ -485,6 +495,7 @@ _GIVEN = {  # flags outside APPLIES: (flag, the Namespace attribute)
     "--max-body": "max_body",
     "-H": "header",
     "--user-agent": "user_agent",
+    "--allow-private": "allow_private",
 }
 
 

@@ -65,6 +65,7 @@ PARAMS: tuple[Param, ...] = (
     Param("--max-body", lambda a: a.config.max_body),
     Param("-H", lambda a: a.config.headers),
     Param("--user-agent", lambda a: a.config.user_agent),
+    Param("--allow-private", lambda a: a.config.allow_private),
     Param("--depth", lambda a: _plan(a).max_depth),
     Param("--max-pages", lambda a: _plan(a).options.max_pages),
     Param(

@@ -142,8 +142,11 @@ def drive_threads(
     try:
         loop()
     finally:
+        # Stopping (Ctrl-C, a failing on_record), a worker may be inside a fetch for up to
+        # the timeout: wait briefly, then leave it; it is a daemon and takes no new task.
+        patience = None if not failures else time.monotonic() + 1.0
         for thread in others:
-            thread.join()
+            thread.join(None if patience is None else max(0.0, patience - time.monotonic()))
     if failures:
         raise failures[0]
 

@@ -68,11 +68,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 import urllib3
 
+from concur import errors
 from concur.attempt import Attempt, failure, too_large
 from concur.engines.drive_threads import run_threads
 from concur.engines.fetcher import BlockingFetcher, Body, answered, broke_off, collect
 from concur.engines.urllib3_errors import classify
-from concur.errors import WorkerDied
+from concur.errors import ConcurError, WorkerDied
 from concur.jobs import JobSpec, OnRecord, make_job
 from concur.meter import Meter
 from concur.records import CrawlConfig, CrawlResult, ErrorKind, FetchRecord
@@ -278,6 +279,11 @@ def run(name: str, job: JobSpec, config: CrawlConfig, on_record: OnRecord = None
         complaint = _read_tail(stderr)
     if ready:  # the clock starts when the patched child is ready, as others' after imports
         meter.t0 = ready["ready"]
+    if "error" in done:  # the child stopped on one of concur's errors: the same here
+        error = getattr(errors, done["error"], ConcurError)
+        if not (isinstance(error, type) and issubclass(error, ConcurError)):
+            error = ConcurError
+        raise error(done["message"])
     if not done:
         why = _death(proc.returncode, complaint)
         if kind != "list":
@@ -360,6 +366,10 @@ def child_main() -> None:
         summary = {"done": True, "peak_in_flight": result.peak_in_flight, "extra": extra}
         out.write(json.dumps(summary).encode() + b"\n")
         out.flush()
+    except ConcurError as exc:  # a clear error (a damaged --db, a full disk): said, not dumped
+        out.write(json.dumps({"error": type(exc).__name__, "message": str(exc)}).encode() + b"\n")
+        out.flush()
+        os._exit(1)
     except BaseException:
         import traceback
 
