@@ -12,30 +12,14 @@ import contextlib
 import hashlib
 import json
 import os
-import resource
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_helpers import concur
 
 from mockserver.testing import RunningServer
-
-
-def concur(*args: str, limit_file_size: int | None = None) -> subprocess.CompletedProcess[str]:
-    def limit() -> None:  # a disk that fills up: writes past this size fail (EFBIG)
-        assert limit_file_size is not None
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
-
-    return subprocess.run(
-        [sys.executable, "-m", "concur", "crawl", "--no-progress", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=None if limit_file_size is None else limit,
-    )
 
 
 def one_line_error(done: subprocess.CompletedProcess[str], *says: str) -> str:

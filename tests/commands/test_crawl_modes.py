@@ -9,23 +9,12 @@ what capped the requests in flight and counts robots.txt's skips apart from fail
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
+from cli_helpers import concur
 
 from mockserver.testing import serve
-
-
-def concur(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "concur", "crawl", "--no-progress", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def summary(*args: str) -> dict[str, Any]:

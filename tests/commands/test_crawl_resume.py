@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import concur
 
 from concur.cli import build_parser
 from concur.commands import crawl_args
@@ -31,16 +32,6 @@ from concur.crawl.scheduler import CrawlOptions
 from concur.records import CrawlConfig
 from concur.store.sqlite import SqliteStore
 from mockserver.testing import serve
-
-
-def concur(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "concur", "crawl", "--no-progress", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def _done(db: Path) -> int:
