@@ -20,18 +20,17 @@ accepted the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import fields, replace
 from typing import Any
 
 from concur.crawl.plan import CrawlPlan
 from concur.crawl.scheduler import CrawlOptions
 from concur.engines import get_engine
-from concur.records import CrawlConfig, CrawlResult, FetchRecord
+from concur.jobs import OnRecord
+from concur.records import CrawlConfig, CrawlResult
 
 __all__ = ["fetch", "follow"]
-
-OnRecord = Callable[[FetchRecord], None] | None
 
 
 def _take(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:

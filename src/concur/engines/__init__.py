@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from concur.errors import EngineUnavailable, SpecError
-from concur.records import CrawlConfig, CrawlResult, FetchRecord
+from concur.jobs import OnRecord
+from concur.records import CrawlConfig, CrawlResult
 
 if TYPE_CHECKING:
     from concur.crawl.plan import CrawlPlan
@@ -56,8 +57,6 @@ __all__ = [
     "install_hint",
     "missing",
 ]
-
-OnRecord = Callable[[FetchRecord], None] | None
 
 
 @dataclass(frozen=True, slots=True)
