@@ -68,10 +68,20 @@ def _session_members(sid: int) -> list[int]:
     return members
 
 
+def _interruptible() -> None:
+    """SIGINT reaches the run even when the suite runs as a background job, whose children
+    start with it ignored (and Python then keeps ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _kill_at(command: list[str], db: Path, pages: int, how: signal.Signals) -> None:
     """Start a run in a session of its own, signal it once ``pages`` are done, reap it."""
     run = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=_interruptible,
     )
     try:
         deadline = time.monotonic() + 60
