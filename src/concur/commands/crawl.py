@@ -11,7 +11,6 @@ display :mod:`concur.progress`'s.  Ctrl-C and SIGTERM end every mode with what w
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from concur.commands import crawl_args, follow, interrupt
 from concur.commands.args import UsageError
 from concur.commands.crawl_args import CrawlArgs
-from concur.commands.output import check_writable, write_jsonl
+from concur.commands.output import check_writable, report, write_jsonl
 
 if TYPE_CHECKING:
     from concur.budget import Budget
@@ -158,7 +157,8 @@ def _finish(
                 summary = summarize(kept.result(args.impl, args.config))  # no ideal: partial
                 summary["engine_options"] = dict(engine.options)
                 summary["interrupted"] = {"signal": interrupt.signal_name(stop), "resume": None}
-                _report(args, summary, kept.records, render)
+                report(args, summary, render, _writer(kept.records))
+                _name_failures(args, summary, kept.records)
             return interrupt.exit_status(stop)
     server_peak = None if server is None else server.stats()["peak_in_flight"]
     summary = summarize(result, ideal_s=ideal_s, server_peak_in_flight=server_peak)
@@ -166,24 +166,22 @@ def _finish(
     if budget_of is not None:
         spent = budget_of(result)
         summary["budget_ms"] = None if spent is None else spent.to_dict(scale=1e3)
-    _report(args, summary, result.records, render)
-    return 1 if args.fail_on_error and summary["failed_requests"] else 0
+    status = report(args, summary, render, _writer(result.records))
+    _name_failures(args, summary, result.records)
+    return status
 
 
-def _report(
-    args: CrawlArgs,
-    summary: dict[str, Any],
-    records: Sequence[FetchRecord],
-    render: Callable[[dict[str, Any]], str],
+def _writer(records: Sequence[FetchRecord]) -> Callable[[str], int]:
+    """``-o``: the records in input order."""
+    return lambda path: write_jsonl(path, sorted(records, key=lambda r: r.index))
+
+
+def _name_failures(
+    args: CrawlArgs, summary: dict[str, Any], records: Sequence[FetchRecord]
 ) -> None:
-    """Write ``-o`` (records in input order) and print the summary."""
-    if args.output:
-        write_jsonl(args.output, sorted(records, key=lambda r: r.index))
-    if args.json:
-        print(json.dumps(summary))
+    """After the text summary, the failed URLs when there are only a few."""
+    if args.json or summary["failed"] > 10:
         return
-    print(render(summary))
-    if summary["failed"] <= 10:  # a few: name them
-        for r in records:
-            if r.error is not None:
-                print(f"  failed: {r.url}  {r.error}: {r.detail}", file=sys.stderr)
+    for r in records:
+        if r.error is not None:
+            print(f"  failed: {r.url}  {r.error}: {r.detail}", file=sys.stderr)

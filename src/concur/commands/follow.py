@@ -21,16 +21,15 @@ file to continue.
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from concur.commands import interrupt
 from concur.commands.crawl_args import CrawlArgs, with_seeds
-from concur.commands.output import write_jsonl
+from concur.commands.output import report, write_jsonl
 
 if TYPE_CHECKING:
     from concur.crawl.plan import CrawlPlan
@@ -74,7 +73,8 @@ def run(args: CrawlArgs, engine: Engine) -> int:
     if stop is None:
         assert result is not None
         summary["engine_options"] = dict(engine.options)
-        return _report(args, summary, result.records, render_crawl)
+        records = result.records
+        return report(args, summary, render_crawl, lambda path: _export(args, records))
     if result is None:
         assert kept is not None
         result = kept.result(args.impl, args.config)
@@ -85,7 +85,8 @@ def run(args: CrawlArgs, engine: Engine) -> int:
         "resume": interrupt.resume_command(args),
     }
     with interrupt.finishing():  # a second Ctrl-C must not cut the file short
-        _report(args, summary, result.records, render_crawl)
+        records = result.records
+        report(args, summary, render_crawl, lambda path: _export(args, records))
     return interrupt.exit_status(stop)
 
 
@@ -114,19 +115,6 @@ def _summary(args: CrawlArgs, result: CrawlResult, server: RunningServer | None)
     summary["server"] = server_checks(stats)
     summary["ground_truth"] = _truth(args, truth, stats, result)
     return summary
-
-
-def _report(
-    args: CrawlArgs,
-    summary: dict[str, Any],
-    records: Iterable[FetchRecord],
-    render: Callable[[dict[str, Any]], str],
-) -> int:
-    """Write ``-o`` and print the summary; the exit status of a run that was not stopped."""
-    if args.output:
-        _export(args, records)
-    print(json.dumps(summary) if args.json else render(summary))
-    return 1 if args.fail_on_error and summary["failed_requests"] else 0
 
 
 def _open(plan: CrawlPlan) -> SqliteStore | None:

@@ -1,4 +1,4 @@
-"""What the commands write besides their summary: records as JSON Lines.
+"""What the commands write: records as JSON Lines, then the summary.
 
 A file that cannot be written is a :class:`~concur.errors.ConcurError` with one line,
 checked before a run starts (:func:`check_writable`), so that a typo in ``-o`` does not
@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from concur.errors import ConcurError
 from concur.records import FetchRecord
 
-__all__ = ["check_writable", "write_jsonl"]
+__all__ = ["check_writable", "report", "write_jsonl"]
 
 
 def check_writable(path: str) -> None:
@@ -41,3 +42,17 @@ def write_jsonl(path: str, records: Iterable[FetchRecord]) -> int:
     except OSError as exc:
         raise ConcurError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return n
+
+
+def report(
+    args: Any,
+    summary: dict[str, Any],
+    render: Callable[[dict[str, Any]], str],
+    write: Callable[[str], object],
+) -> int:
+    """Write ``-o`` (``write(path)``, when given) and print the summary, as JSON with
+    ``--json``; returns the exit status of a run that was not stopped."""
+    if args.output:
+        write(args.output)
+    print(json.dumps(summary) if args.json else render(summary))
+    return 1 if args.fail_on_error and summary["failed_requests"] else 0
