@@ -28,6 +28,9 @@ COMMANDS = {
     "plot": ("concur.commands.plot", "redraw a benchmark's figures and report from results.json"),
     "gil": ("concur.commands.gil", "the GIL lab: eight experiments, with figures and JSON"),
     "engines": ("concur.commands.engines", "list the engines, their options and installs"),
+    "worker": ("concur.commands.worker", "join a shared crawl (Redis/Valkey) from this machine"),
+    "status": ("concur.commands.status", "show a shared crawl as a whole: pages, queue, workers"),
+    "export": ("concur.commands.export", "write a shared crawl's records as JSON Lines"),
 }
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "ConcurError",
     "EngineUnavailable",
+    "FrontierUnavailable",
     "SpecError",
     "StoreError",
     "StoreExistsError",
@@ -51,3 +52,7 @@ class StoreExistsError(StoreError):
 
 class WorkerDied(ConcurError, RuntimeError):
     """A worker process died and the run cannot go on without it."""
+
+
+class FrontierUnavailable(ConcurError):
+    """A shared frontier's server cannot be reached, or refuses a write (full, read-only)."""

@@ -37,6 +37,7 @@ from concur.records import CrawlConfig, ErrorKind, FetchRecord
 from concur.retry import Jitter, retry_delay
 
 if TYPE_CHECKING:  # a crawl's modules load when a crawl runs: a URL list needs none of them
+    from concur.cluster.frontier import FrontierSpec
     from concur.crawl.plan import CrawlPlan
     from concur.crawl.scheduler import Scheduler
 
@@ -45,14 +46,24 @@ __all__ = ["CrawlJob", "JobSpec", "ListJob", "ListTask", "OnRecord", "Task", "Wo
 OnRecord = Callable[[FetchRecord], None] | None
 """An optional callback a run calls with each record as it is done (progress bars)."""
 
-JobSpec = tuple[Literal["list"], Sequence[str]] | tuple[Literal["crawl"], "CrawlPlan"]
-"""A job as data, before it runs: ``("list", urls)`` or ``("crawl", plan)``."""
+JobSpec = (
+    tuple[Literal["list"], Sequence[str]]
+    | tuple[Literal["crawl"], "CrawlPlan"]
+    | tuple[Literal["cluster"], "FrontierSpec"]
+)
+"""A job as data, before it runs: ``("list", urls)``, ``("crawl", plan)``, or
+``("cluster", frontier)`` — a worker's share of a crawl kept on a Redis/Valkey server
+(:mod:`concur.cluster`)."""
 
 
 def make_job(job: JobSpec, config: CrawlConfig, on_record: OnRecord) -> Work:
     """The running job for ``job`` (a crawl opens its frontier here)."""
     if job[0] == "list":
         return ListJob(job[1], config, on_record)
+    if job[0] == "cluster":
+        from concur.cluster.job import ClusterJob
+
+        return ClusterJob(job[1], config, on_record)
     return CrawlJob(job[1], config, on_record)
 
 

@@ -68,7 +68,7 @@ def run(ns: argparse.Namespace) -> int:
     parser: argparse.ArgumentParser = ns._parser
     try:
         args = crawl_args.from_namespace(ns)
-        if ns.resume:  # the crawl in the file decides what it is
+        if ns.resume and not args.shared:  # the crawl in the file decides what it is
             args = resume.resumed(args, crawl_args.given(ns), SqliteStore.saved_crawl(ns.db))
     except UsageError as exc:
         parser.error(str(exc))
@@ -79,6 +79,10 @@ def run(ns: argparse.Namespace) -> int:
         check_writable(args.output)  # before the run, not after it
     with interrupt.signals():
         try:
+            if args.shared:
+                from concur.commands import shared
+
+                return shared.run(args)
             if args.mode in ("follow", "site"):
                 return follow.run(args, engine)
             if args.mode == "list":

@@ -85,6 +85,10 @@ APPLIES: dict[str, frozenset[Mode]] = {
             "--db",
             "--resume",
             "--commit-every",
+            "--workers",
+            "--frontier",
+            "--name",
+            "--lease",
         )
     },
 }
@@ -137,6 +141,15 @@ class CrawlArgs:
     seed: int = 0
     pages: int = 1000
     warnings: tuple[str, ...] = ()  # flags that were accepted but change nothing
+    workers: int | None = None  # worker processes of a shared crawl (None: a local crawl)
+    frontier: str | None = None  # the shared frontier's server (None: an embedded one)
+    name: str = "crawl"  # the shared crawl's name on its server
+    lease: float = 30.0  # seconds a worker's lease lasts unless renewed
+
+    @property
+    def shared(self) -> bool:
+        """A crawl whose frontier lives in Redis/Valkey (``--workers`` or ``--frontier``)."""
+        return self.workers is not None or self.frontier is not None
 
     @property
     def options(self) -> dict[str, Any]:
@@ -240,6 +253,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-progress", action="store_true", help="no live progress, even on a terminal"
     )
 
+    add_engine_options(parser)
+    _add_server_arguments(parser)
+    _add_crawl_arguments(parser)
+    add_shared_arguments(
+        parser.add_argument_group(
+            "a shared crawl: many workers, one frontier in Redis/Valkey (pip install "
+            "'concur[cluster]')"
+        )
+    )
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """A flag for every option any engine takes (``concur crawl`` and ``concur worker``)."""
     engine = parser.add_argument_group("engine options (each applies to the engines that take it)")
     for name, (allowed, takers) in _engine_options().items():
         kw: dict[str, Any] = {"default": None, "dest": f"opt_{name}"}
@@ -252,6 +278,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             f"--{name.replace('_', '-')}", help=f"{what}; --impl {' or '.join(takers)}", **kw
         )
 
+
+def engine_options(ns: argparse.Namespace) -> tuple[tuple[str, Any], ...]:
+    """The engine options given as flags (:class:`UsageError`: one ``--impl`` does not take)."""
+    out = []
+    for name, (_, takers) in _engine_options().items():
+        value = getattr(ns, f"opt_{name}")
+        if value is None:
+            continue
+        if ns.impl not in takers:
+            flag = f"--{name.replace('_', '-')}"
+            raise UsageError(
+                f"{flag} applies only to --impl {' or '.join(takers)}, not to --impl {ns.impl}"
+            )
+        out.append((name, value))
+    return tuple(out)
+
+
+def add_shared_arguments(group: Any, *, seeding: bool = True) -> None:
+    """``--frontier``, ``--name``, ``--lease`` (and ``--workers`` when the command seeds)."""
+    if seeding:
+        group.add_argument(
+            "--workers",
+            type=non_negative_int,
+            default=None,
+            metavar="N",
+            help="crawl with N worker processes sharing one frontier (an embedded Valkey "
+            "server unless --frontier; 0 with --frontier: seed the crawl and leave)",
+        )
+    group.add_argument(
+        "--frontier",
+        metavar="URL",
+        default=None,
+        required=not seeding,
+        help="the Redis/Valkey server of a shared crawl: redis://[:PASSWORD@]HOST:PORT/DB, "
+        "rediss://... or unix:///PATH",
+    )
+    group.add_argument(
+        "--name",
+        default=None,
+        metavar="NAME",
+        help="the shared crawl's name, so one server can hold several (default: crawl)",
+    )
+    group.add_argument(
+        "--lease",
+        type=duration("s", positive=True),
+        default=None,
+        metavar="SECONDS",
+        help="a worker that is not heard from this long loses the URLs it leased to the "
+        "others (default: 30 s)",
+    )
+
+
+def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
     server = parser.add_argument_group(
         "the embedded mock server (the experiment, or --site); durations in ms"
     )
@@ -289,6 +368,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pages of the synthetic site, with --site (default: 1000)",
     )
 
+
+def _add_crawl_arguments(parser: argparse.ArgumentParser) -> None:
     crawl = parser.add_argument_group("crawl mode: follow links (--follow URL ..., or --site)")
     crawl.add_argument(
         "--follow", action="store_true", help="treat the URLs as seeds and follow links"
@@ -414,22 +495,12 @@ def from_namespace(ns: argparse.Namespace) -> CrawlArgs:
             )
     if ns.delay is not None and ns.latency is not None:
         raise UsageError("--delay and --latency both set the server's delay: give one")
-    if ns.resume and not ns.db:
-        raise UsageError("--resume needs --db FILE")
+    if ns.resume and not ns.db and ns.frontier is None:
+        raise UsageError("--resume needs --db FILE (or the --frontier that holds the crawl)")
     if ns.commit_every is not None and not ns.db:
         raise UsageError("--commit-every applies only with --db FILE")
-
-    engine_options = []
-    for name, (_, takers) in _engine_options().items():
-        value = getattr(ns, f"opt_{name}")
-        if value is None:
-            continue
-        if ns.impl not in takers:
-            flag = f"--{name.replace('_', '-')}"
-            raise UsageError(
-                f"{flag} applies only to --impl {' or '.join(takers)}, not to --impl {ns.impl}"
-            )
-        engine_options.append((name, value))
+    _check_shared(ns)
+    options_given = engine_options(ns)
 
     warnings = []
     if ns.concurrency is not None and not ENGINES[ns.impl].concurrent:
@@ -471,7 +542,7 @@ def from_namespace(ns: argparse.Namespace) -> CrawlArgs:
     return CrawlArgs(
         mode=mode,
         impl=ns.impl,
-        engine_options=tuple(engine_options),
+        engine_options=options_given,
         config=config,
         urls=tuple(urls),
         plan=plan,
@@ -485,7 +556,35 @@ def from_namespace(ns: argparse.Namespace) -> CrawlArgs:
         seed=ns.seed or 0,
         pages=ns.pages or 1000,
         warnings=tuple(warnings),
+        workers=ns.workers,
+        frontier=ns.frontier,
+        name=ns.name or "crawl",
+        lease=ns.lease or 30.0,
     )
+
+
+def _check_shared(ns: argparse.Namespace) -> None:
+    """The flags of a shared crawl hold together (UsageError if not)."""
+    shared = ns.workers is not None or ns.frontier is not None
+    if not shared:
+        for flag in ("name", "lease"):
+            if getattr(ns, flag) is not None:
+                raise UsageError(
+                    f"--{flag} applies only to a shared crawl (--workers or --frontier)"
+                )
+        return
+    if ns.sitemaps:
+        raise UsageError("--sitemaps is not supported in a shared crawl yet")
+    if ns.commit_every is not None:
+        raise UsageError(
+            "--commit-every applies to an SQLite crawl; a shared one commits each page"
+        )
+    if ns.frontier is not None and ns.db:
+        raise UsageError(
+            "--db keeps an embedded server's data; with --frontier the server keeps it"
+        )
+    if ns.workers == 0 and (ns.frontier is None or ns.site):
+        raise UsageError("--workers 0 (seed and leave) needs --frontier, and no --site")
 
 
 _GIVEN = {  # flags outside APPLIES: (flag, the Namespace attribute)

@@ -181,8 +181,9 @@ def _export(args: CrawlArgs, records: Iterable[FetchRecord]) -> None:
 
 
 @contextmanager
-def _site(args: CrawlArgs) -> Iterator[RunningServer | None]:
-    """The synthetic site's server (a subprocess), or None without ``--site``."""
+def _site(args: CrawlArgs, port: int | None = None) -> Iterator[RunningServer | None]:
+    """The synthetic site's server (a subprocess; on ``port`` if given), or None without
+    ``--site``."""
     if args.mode != "site":
         yield None
         return
@@ -193,10 +194,10 @@ def _site(args: CrawlArgs) -> Iterator[RunningServer | None]:
     kw: dict[str, Any] = {"site_pages": args.pages, "site_hosts": SITE_HOSTS, "seed": args.seed}
     # the server's delay for every answer: a distribution, or --delay's fixed milliseconds
     kw["latency"] = args.latency if args.latency is not None else f"{args.delay_ms:g}"
-    if plan.resume and plan.db:
+    if port is None and plan.resume and plan.db:
         port = _port_of(plan)
-        if port:
-            kw["port"] = port  # the same site at the same URLs as the run being resumed
+    if port:
+        kw["port"] = port  # the same site at the same URLs as the run being resumed
     with serve(mode="subprocess", **kw) as server:
         if not args.json:
             print(f"concur: crawling the synthetic site at {server.url}/", file=sys.stderr)

@@ -356,6 +356,10 @@ def child_main() -> None:
         kind = payload["kind"]
         if kind == "list":
             what = payload["job"]
+        elif kind == "cluster":
+            from concur.cluster.frontier import FrontierSpec
+
+            what = FrontierSpec.from_dict(payload["job"])
         else:
             from concur.crawl.plan import CrawlPlan
 

@@ -1,0 +1,322 @@
+"""A crawl's frontier in Redis or Valkey: shared by every worker on every machine.
+
+:class:`RedisFrontier` is the client side of :mod:`concur.cluster.scripts`: it names a
+crawl's keys, seeds a crawl, and makes the one call a worker repeats — hand in what it
+finished, lease what it may fetch next — in one round trip.  It keeps no crawl state of
+its own: everything lives on the server, so workers can join, leave or die at any time.
+
+Connection trouble is the caller's to pace: the calls raise
+:class:`FrontierUnavailable` (a one-line message) when the server cannot be reached or
+refuses a write, and :class:`~concur.cluster.job.ClusterJob` retries with backoff.
+
+    frontier = RedisFrontier("redis://localhost:6379/0", name="docs")
+    frontier.seed(plan, config)           # once, from anywhere
+    frontier.records()                    # every record so far, as FetchRecords
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from concur.cluster import scripts
+from concur.errors import FrontierUnavailable
+from concur.records import CrawlConfig, ErrorKind, FetchRecord
+
+if TYPE_CHECKING:
+    import redis
+
+    from concur.crawl.plan import CrawlPlan
+
+__all__ = ["FrontierSpec", "FrontierUnavailable", "RedisFrontier", "record_from", "record_json"]
+
+LEASE_S = 30.0  # a worker that is not heard from for this long loses what it leased
+MAX_LOSSES = 3  # leases of one URL that may expire before it is given up, with a record
+
+
+@dataclass(frozen=True, slots=True)
+class FrontierSpec:
+    """Where a shared crawl lives: a server URL and the crawl's name on it (plain data)."""
+
+    url: str  # redis://[:password@]host:port/db, rediss://..., unix:///path/to.sock
+    name: str = "crawl"
+    lease: float = LEASE_S  # seconds a lease lasts unless the worker renews it
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c in self.name for c in "{}:\x1f "):
+            raise ValueError(f"crawl name {self.name!r}: use letters, digits, - and _")
+        if self.lease <= 0:
+            raise ValueError("lease must be > 0 seconds")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "name": self.name, "lease": self.lease}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FrontierSpec:
+        return cls(d["url"], d.get("name", "crawl"), d.get("lease", LEASE_S))
+
+
+def record_json(record: FetchRecord) -> str:
+    """A record as the frontier keeps it: a compact JSON array (see :func:`record_from`)."""
+    error = None if record.error is None else str(record.error)
+    return json.dumps(
+        [
+            record.index,
+            record.url,
+            record.status,
+            record.nbytes,
+            error,
+            record.attempts,
+            round(record.start, 6),
+            round(record.end, 6),
+            record.detail,
+            record.final_url,
+        ],
+        separators=(",", ":"),
+    )
+
+
+def record_from(raw: bytes | str) -> FetchRecord:
+    """The :class:`FetchRecord` of a kept record (``raw`` from :func:`record_json` or Lua)."""
+    i, url, status, nbytes, error, attempts, start, end, detail, final = json.loads(raw)
+    kind = None if error is None else ErrorKind(error)
+    return FetchRecord(i, url, status, nbytes, kind, attempts, start, end, detail, final)
+
+
+class RedisFrontier:
+    """One named crawl on a Redis/Valkey server (see :mod:`concur.cluster.scripts`)."""
+
+    def __init__(self, spec: FrontierSpec) -> None:
+        try:
+            import redis
+        except ImportError as exc:
+            from concur.errors import EngineUnavailable
+
+            raise EngineUnavailable(
+                "a shared frontier needs the Redis client: pip install 'concur[cluster]'"
+            ) from exc
+        self.spec = spec
+        self.prefix = f"concur:{{{spec.name}}}:"
+        self._errors = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+        self._response_error = redis.ResponseError
+        try:
+            self.client: redis.Redis = redis.Redis.from_url(
+                spec.url, socket_timeout=10, socket_connect_timeout=5, retry_on_timeout=False
+            )
+        except ValueError as exc:
+            raise FrontierUnavailable(f"frontier URL {spec.url!r}: {exc}") from None
+        self._seed = self.client.register_script(scripts.SEED)
+        self._lease = self.client.register_script(scripts.LEASE)
+        self._complete = self.client.register_script(scripts.COMPLETE)
+        self._renew = self.client.register_script(scripts.RENEW)
+
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args)``, its server errors turned into :class:`FrontierUnavailable`."""
+        try:
+            return fn(*args, **kwargs)
+        except self._errors as exc:
+            raise FrontierUnavailable(f"frontier {self.where()}: {_one_line(exc)}") from None
+        except self._response_error as exc:  # OOM, READONLY, NOSCRIPT after a flush...
+            raise FrontierUnavailable(
+                f"frontier {self.where()} refused: {_one_line(exc)}"
+            ) from None
+
+    def where(self) -> str:
+        """The server, without its password."""
+        url = self.spec.url
+        if "@" in url:
+            scheme, _, rest = url.partition("://")
+            url = f"{scheme}://{rest.rpartition('@')[2]}"
+        return f"{url} (crawl {self.spec.name!r})"
+
+    # -- a crawl's life ----------------------------------------------------------------
+
+    def seed(self, plan: CrawlPlan, config: CrawlConfig, *, resume: bool = False) -> int:
+        """Create the crawl with ``plan``'s seeds (``resume``: continue the one there).
+
+        Returns how many seeds were admitted.  Raises ``FileExistsError`` if a crawl of
+        this name exists and ``resume`` is false, ``LookupError`` if ``resume`` and none.
+        """
+        from concur.crawl.urls import host_key, normalize
+
+        options = plan.options
+        args: list[Any] = [
+            self.prefix,
+            "1" if resume else "0",
+            options.per_host,
+            options.delay,
+            "1" if options.obey_robots else "0",
+            -1 if options.max_pages is None else options.max_pages,
+            json.dumps(plan.to_dict()),
+            json.dumps(config.to_dict()),
+        ]
+        for seed in plan.seeds:
+            url = normalize(seed, sort_query=options.sort_query)
+            if url is None or scripts.SEP in url:
+                args += [seed, ""]
+            else:
+                args += [url, host_key(url)]
+        answer = self.call(self._seed, keys=[], args=args)
+        if answer == b"exists":
+            raise FileExistsError(
+                f"{self.where()} exists already: --resume continues it, --name starts another"
+            )
+        if answer == b"missing":
+            raise LookupError(f"{self.where()}: no such crawl to resume")
+        return int(answer)
+
+    def plan(self) -> tuple[CrawlPlan, CrawlConfig]:
+        """The plan and config the crawl was seeded with (``LookupError``: no such crawl)."""
+        from concur.crawl.plan import CrawlPlan
+
+        plan, config = self.call(self.client.hmget, self.key("meta"), "plan", "config")
+        if plan is None:
+            raise LookupError(f"{self.where()}: no such crawl (seed it with concur crawl)")
+        return CrawlPlan.from_dict(json.loads(plan)), CrawlConfig.from_dict(json.loads(config))
+
+    def exchange(self, worker: str, finished: Sequence[str], want: int) -> tuple[list[Any], int]:
+        """Hand in ``finished`` (JSON completions) and lease up to ``want`` jobs: one trip.
+
+        Returns the lease script's answer (``[b'jobs', now, host, entry, ...]``,
+        ``[b'wait', seconds]``, ``[b'done']`` or ``[b'missing']``) and the number of
+        completions that came too late (their lease had expired and gone back).
+        """
+        pipe = self.client.pipeline(transaction=False)
+        if finished:
+            self._complete(keys=[], args=[self.prefix, worker, *finished], client=pipe)
+        self._lease(
+            keys=[], args=[self.prefix, worker, want, self.spec.lease, MAX_LOSSES], client=pipe
+        )
+        replies = self.call(pipe.execute)
+        stale = int(replies[0]) if finished else 0
+        return replies[-1], stale
+
+    def renew(self, worker: str, leases: Sequence[str]) -> int:
+        """Push back the deadlines of the leases ``worker`` holds; how many it still held."""
+        if not leases:
+            return 0
+        args = [self.prefix, worker, self.spec.lease, *leases]
+        return int(self.call(self._renew, keys=[], args=args))
+
+    def robots(self, host: str) -> str | None:
+        """The robots.txt verdict of ``host`` kept by the worker that fetched it (JSON)."""
+        raw = self.call(self.client.hget, self.key("robots"), host)
+        return None if raw is None else raw.decode()
+
+    def leave(self, worker: str) -> None:
+        """``worker`` is done: it no longer counts among the workers alive."""
+        self.call(self.client.hdel, self.key("workers"), worker)
+
+    # -- reading it --------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return bool(self.call(self.client.exists, self.key("meta")))
+
+    def records(self, batch: int = 10_000) -> Iterator[FetchRecord]:
+        """Every record of the crawl so far, in the order they were made."""
+        key = self.key("records")
+        start = 0
+        while True:
+            chunk = self.call(self.client.lrange, key, start, start + batch - 1)
+            for raw in chunk:
+                yield record_from(raw)
+            if len(chunk) < batch:
+                return
+            start += batch
+
+    def status(self) -> dict[str, Any]:
+        """The crawl as a whole: counters, queue, leases, hosts, workers alive, pages/s."""
+        client = self.client
+        meta = {
+            k.decode(): v.decode() for k, v in self.call(client.hgetall, self.key("meta")).items()
+        }
+        if not meta:
+            raise LookupError(f"{self.where()}: no such crawl")
+        server_now = _server_time(self.call(client.time))
+        t0 = float(meta.get("t0", server_now))
+        end = float(meta.get("done_at", server_now)) if meta.get("state") == "done" else server_now
+        seen = self.call(client.hgetall, self.key("workers"))
+        alive = sorted(
+            w.decode()
+            for w, t in seen.items()
+            if server_now - float(t) < max(10.0, self.spec.lease)
+        )
+        pipe = client.pipeline(transaction=False)
+        pipe.zcard(self.key("leases"))
+        pipe.zcard(self.key("delayed"))
+        pipe.llen(self.key("records"))
+        hosts = [h.decode() for h in self.call(client.zrange, self.key("ready"), 0, -1)]
+        counts = self.call(pipe.execute)
+        per_host: dict[str, int] = {}
+        for host in self._hosts():
+            per_host[host] = int(self.call(client.llen, self.key("q:" + host)))
+        records = counts[2]
+        elapsed = max(end - t0, 1e-9)
+        ints = (
+            "admitted",
+            "open",
+            "records",
+            "errors",
+            "retries",
+            "expired",
+            "disallowed",
+            "robots_fetches",
+            "redirects",
+            "blocked",
+            "hosts",
+        )
+        return {
+            "name": self.spec.name,
+            "server": self.where(),
+            "state": meta.get("state"),
+            **{k: int(meta.get(k, 0)) for k in ints},
+            "queued": sum(per_host.values()),
+            "leased": counts[0],
+            "waiting_retry": counts[1],
+            "hosts_ready": len(hosts),
+            "queued_per_host": per_host,
+            "workers_alive": alive,
+            "elapsed_s": round(elapsed, 3),
+            "records_per_s": round(records / elapsed, 1),
+            "memory_bytes": int(self.call(client.info, "memory").get("used_memory", 0)),
+        }
+
+    def _hosts(self) -> list[str]:
+        prefix = self.key("h:")
+        found = self.call(lambda: list(self.client.scan_iter(match=prefix + "*", count=1000)))
+        return sorted(k.decode()[len(prefix) :] for k in found)
+
+    def delete(self) -> int:
+        """Remove the crawl from the server: every key of it.  How many keys went."""
+        keys = self.call(lambda: list(self.client.scan_iter(match=self.prefix + "*", count=1000)))
+        for i in range(0, len(keys), 500):
+            self.call(self.client.delete, *keys[i : i + 500])
+        self.call(self.client.srem, "concur:crawls", self.prefix)
+        return len(keys)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def crawls(url: str) -> list[str]:
+    """The names of the crawls a server holds."""
+    frontier = RedisFrontier(FrontierSpec(url))
+    try:
+        names = frontier.call(frontier.client.smembers, "concur:crawls")
+    finally:
+        frontier.close()
+    return sorted(n.decode()[len("concur:{") : -2] for n in names)
+
+
+def _server_time(t: tuple[int, int]) -> float:
+    return t[0] + t[1] / 1e6
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]

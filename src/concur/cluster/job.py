@@ -1,0 +1,494 @@
+"""One worker's share of a shared crawl: the :class:`~concur.jobs.Work` a driver runs.
+
+Any engine's driver runs a :class:`ClusterJob` exactly as it runs a local crawl: it asks
+``next(now)`` for a URL and reports each attempt to ``complete``.  The difference is
+where the crawl's state lives.  A local crawl keeps it in the scheduler's memory (and
+SQLite); here it lives on a Redis/Valkey server (:mod:`concur.cluster.frontier`), and
+this worker holds only what it has leased.  What it does itself is what needs the page:
+link extraction, scope, redirects, robots.txt parsing, the retry decision.  What it
+sends is the verdict, applied atomically by the server with the record.
+
+The round trips are batched: one call hands in every finished URL since the last one
+and leases the next few (the worker's free slots plus a small prefetch), so a busy
+worker makes a round trip per several pages, not per page.  Completions that unblock
+other work (robots.txt, a host with a crawl delay, a Retry-After pause) go at once.
+
+Leases last :attr:`~concur.cluster.frontier.FrontierSpec.lease` seconds and are renewed
+while held; a worker that dies loses them, and they go back to the queue (counted as
+retries).  A completion that arrives after its lease went back is *stale*: it is dropped,
+and the URL's record comes from whoever fetched it next — exactly one record per URL.
+
+When the server cannot be reached the worker keeps its completions, waits with growing
+backoff and tries again; after ``give_up`` seconds without the server it stops with a
+one-line :class:`~concur.cluster.frontier.FrontierUnavailable`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+import uuid
+from collections import deque
+from typing import Any, NamedTuple
+
+from concur.attempt import Attempt
+from concur.cluster.frontier import FrontierSpec, FrontierUnavailable, RedisFrontier, record_json
+from concur.cluster.scripts import SEP
+from concur.crawl.links import extract_links, is_html, looks_like_html
+from concur.crawl.robots import MAX_ROBOTS_REDIRECTS, RobotsPolicy, policy_for_response, robots_url
+from concur.crawl.scheduler import DISALLOWED
+from concur.crawl.scope import Scope
+from concur.crawl.urls import host_key, join, private_jump
+from concur.errors import WorkerDied
+from concur.jobs import OnRecord
+from concur.records import CrawlConfig, ErrorKind, FetchRecord
+from concur.retry import Jitter, parse_retry_after, retry_delay
+
+__all__ = ["ClusterJob", "ClusterTask"]
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PAUSE_STATUSES = frozenset({429, 503})
+_REACHABLE = (None, ErrorKind.HTTP, ErrorKind.TOO_LARGE)
+POLL_S = 0.2  # longest wait before asking the server again when nothing was ready
+GIVE_UP_S = 60.0  # seconds without the server before a worker stops
+
+
+class ClusterTask(NamedTuple):
+    """A leased job: a page (``kind`` "p") or an origin's robots.txt ("r")."""
+
+    url: str
+    lid: str  # the lease's id on the server
+    host: str  # the origin whose politeness it counts against
+    kind: str
+    id: int  # the URL's id (-1 for robots.txt)
+    depth: int
+    hops: int  # redirects (robots.txt: redirects of its own) followed to reach it
+    attempt: int  # 1 for the first try (robots.txt: failures so far)
+    losses: int  # leases of it that expired
+    first: float | None  # start of its first attempt, seconds since the crawl began
+
+
+def _task(host: str, entry: str) -> ClusterTask:
+    f = entry.split(SEP)
+    if f[0] == "r":  # r, lease id, url ('' = the default), hops, failures
+        url = f[2] or robots_url(host)
+        return ClusterTask(url, f[1], host, "r", -1, 0, int(f[3]), int(f[4]), 0, None)
+    first = float(f[6]) if f[6] else None
+    return ClusterTask(
+        f[7], f[1], host, "p", int(f[1]), int(f[2]), int(f[3]), int(f[4]), int(f[5]), first
+    )
+
+
+def _entry(task: ClusterTask, attempt: int, first: float) -> str:
+    fields = ("p", task.id, task.depth, task.hops, attempt, task.losses, f"{first:.6f}", task.url)
+    return SEP.join(map(str, fields))
+
+
+def worker_id() -> str:
+    """A name for this worker, unique across machines: host, pid and a random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class ClusterJob:
+    """This worker's part of the crawl ``spec`` names (see the module docstring)."""
+
+    keep_body = True
+
+    def __init__(
+        self,
+        spec: FrontierSpec,
+        config: CrawlConfig,
+        on_record: OnRecord = None,
+        *,
+        worker: str | None = None,
+        give_up: float = GIVE_UP_S,
+    ) -> None:
+        self.frontier = frontier = RedisFrontier(spec)
+        self.worker = worker or worker_id()
+        self.config = config
+        try:
+            plan, _ = frontier.plan()
+        except BaseException:
+            frontier.close()
+            raise
+        self.plan = plan
+        self.options = plan.options
+        self.scope = Scope.for_seeds(
+            plan.seeds,
+            domains=plan.domains,
+            include=plan.include,
+            exclude=plan.exclude,
+            max_depth=plan.max_depth,
+        )
+        self.records: list[FetchRecord] = []
+        self._on_record = on_record
+        self._max = config.concurrency
+        self._prefetch = min(max(1, config.concurrency // 2), 64)
+        self._batch = self._prefetch
+        self._renew_every = spec.lease / 3
+        self._give_up = give_up
+        self._ready: deque[ClusterTask] = deque()
+        self._held: set[str] = set()
+        self._started: dict[str, float] = {}
+        self._pending: list[str] = []
+        self._urgent = False
+        self._done = False
+        self._active = 0
+        self.peak_in_flight = 0
+        self._quiet_until = 0.0
+        self._renew_at = math.inf
+        self._outage: float | None = None
+        self._backoff = 0.05
+        self._clock = -time.monotonic()  # crawl time - monotonic time, set by the server
+        self._policies: dict[str, RobotsPolicy] = {}
+        self.stats = {"leased": 0, "round_trips": 0, "stale": 0, "outages": 0, "records": 0}
+
+    # -- the driver's side -------------------------------------------------------------
+
+    def workers(self, concurrency: int) -> int:
+        return concurrency
+
+    def next(self, now: float) -> ClusterTask | float | None:
+        m = time.monotonic()
+        if m >= self._renew_at:
+            self._renew(m)
+        while True:
+            while self._ready:
+                task = self._ready.popleft()
+                if task.kind == "p" and self._disallowed(task):
+                    continue
+                self._active += 1
+                if self._active > self.peak_in_flight:
+                    self.peak_in_flight = self._active
+                if task.first is None:
+                    self._started[task.lid] = m + self._clock
+                return task
+            if self._done:
+                if self._pending:
+                    self._send(0, m)
+                return None if self._active == 0 else math.inf
+            room = self._max - self._active
+            if room <= 0:
+                if self._urgent or len(self._pending) >= self._batch:
+                    wait = self._send(0, m)
+                    if wait is not None:
+                        return wait
+                return self._renew_every if self._held else math.inf
+            if not self._pending and m < self._quiet_until:
+                return self._quiet_until - m
+            wait = self._send(room + self._prefetch, m)
+            if wait is not None:
+                return wait
+
+    def complete(self, task: ClusterTask, attempt: Attempt, now: float) -> None:
+        self._active -= 1
+        self._held.discard(task.lid)
+        if task.kind == "r":
+            self._pending.append(json.dumps(self._robots_done(task, attempt)))
+            self._urgent = True
+            return
+        self._pending.append(json.dumps(self._page_done(task, attempt)))
+        if self._delayed(task.host):
+            self._urgent = True  # the host's next start waits for this answer
+
+    def abandon(self, why: str, now: float) -> None:
+        raise WorkerDied(f"{why}; this worker's leases go back to the queue when they expire")
+
+    def extra(self) -> dict[str, Any]:
+        return {
+            "mode": "cluster",
+            "worker": self.worker,
+            "crawl": self.frontier.spec.name,
+            **self.stats,
+        }
+
+    def close(self) -> None:
+        try:
+            if self._pending:
+                self._send(0, time.monotonic())
+            self.frontier.leave(self.worker)
+        except FrontierUnavailable:
+            pass  # what was not handed in is leased, and goes back when the lease expires
+        finally:
+            self.frontier.close()
+
+    # -- talking to the server ---------------------------------------------------------
+
+    def _send(self, want: int, m: float) -> float | None:
+        """Hand in what is finished and lease up to ``want``; a wait, or None if jobs came."""
+        pending = self._pending
+        try:
+            answer, stale = self.frontier.exchange(self.worker, pending, want)
+        except FrontierUnavailable:
+            if self._outage is None:
+                self._outage = m
+                self.stats["outages"] += 1
+            elif m - self._outage > self._give_up:
+                raise
+            wait = self._backoff
+            self._backoff = min(self._backoff * 2, 2.0)
+            return wait
+        self._outage = None
+        self._backoff = 0.05
+        self.stats["round_trips"] += 1
+        self.stats["stale"] += stale
+        self._pending = []
+        self._urgent = False
+        what = answer[0]
+        if what == b"jobs":
+            self._clock = float(answer[1]) - time.monotonic()
+            ready = self._ready
+            held = self._held
+            items = answer[2:]
+            for i in range(0, len(items), 2):
+                task = _task(items[i].decode(), items[i + 1].decode())
+                ready.append(task)
+                held.add(task.lid)
+            self.stats["leased"] += len(items) // 2
+            if self._renew_at == math.inf:
+                self._renew_at = m + self._renew_every
+            return None
+        if what == b"done":
+            self._done = True
+            return None
+        if what == b"missing":
+            raise FrontierUnavailable(
+                f"{self.frontier.where()} is gone from the server (deleted, or the server "
+                "restarted without persistence)"
+            )
+        wait = min(float(answer[1]), POLL_S)
+        self._quiet_until = m + wait
+        return wait
+
+    def _renew(self, m: float) -> None:
+        self._renew_at = m + self._renew_every
+        try:
+            self.frontier.renew(self.worker, sorted(self._held))
+        except FrontierUnavailable:
+            pass  # the next exchange meets the same trouble and paces itself
+
+    # -- pages ---------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return time.monotonic() + self._clock
+
+    def _first(self, task: ClusterTask) -> float:
+        started = self._started.pop(task.lid, None)
+        if task.first is not None:
+            return task.first
+        return started if started is not None else self._now()
+
+    def _page_done(self, task: ClusterTask, page: Attempt) -> dict[str, Any]:
+        status, error, detail = page.status, page.error, page.detail
+        first = self._first(task)
+        if error is None:
+            if status is None:
+                error, detail = ErrorKind.OTHER, detail or "no HTTP status reported"
+            elif status >= 400:
+                error = ErrorKind.HTTP
+        if error is not None:
+            if task.attempt <= self.config.retries:
+                rng = Jitter(self.config.seed, task.id * 64 + task.attempt)
+                wait = retry_delay(page._replace(error=error), task.attempt, self.config, rng)
+                if wait is not None:
+                    self.stats["retries"] = self.stats.get("retries", 0) + 1
+                    pause = status in _PAUSE_STATUSES
+                    if pause:
+                        self._urgent = True
+                    return {
+                        "lid": task.lid,
+                        "host": task.host,
+                        "do": "retry",
+                        "wait": wait,
+                        "pause": int(pause),
+                        "entry": _entry(task, task.attempt + 1, first),
+                    }
+            if error is ErrorKind.HTTP and not detail:
+                detail = f"HTTP {status}"
+        links: list[list[Any]] = []
+        final = ""
+        redirect = blocked = 0
+        if error is None and status is not None:
+            if status in _REDIRECTS:
+                final, why, link, blocked = self._redirect(task, page.location)
+                detail = detail or why
+                if link:
+                    links.append(link)
+                    redirect = 1
+            elif 200 <= status < 300 and self.options.follow:
+                links, blocked = self._links(task, page)
+        nbytes = page.nbytes or (len(page.body) if page.body is not None else 0)
+        attempts = task.attempt + task.losses
+        record = FetchRecord(
+            task.id, task.url, status, nbytes, error, attempts, first, self._now(), detail, final
+        )
+        self._emit(record)
+        return {
+            "lid": task.lid,
+            "host": task.host,
+            "do": "record",
+            "record": record_json(record),
+            "error": int(error is not None),
+            "links": links,
+            "redirect": redirect,
+            "blocked": blocked,
+        }
+
+    def _redirect(self, task: ClusterTask, location: str | None) -> tuple[str, str, list[Any], int]:
+        """(target, a note for the record, the target as a link to admit, blocked)."""
+        if not location:
+            return "", "redirect without a Location", [], 0
+        target = join(task.url, location, sort_query=self.options.sort_query)
+        if target is None or SEP in target:
+            return "", f"redirect to an unusable Location: {location[:200]}", [], 0
+        if target == task.url:
+            return target, "redirect to itself", [], 0
+        if task.hops >= self.config.max_redirects:
+            why = f"redirect not followed: more than {self.config.max_redirects} in a row"
+            return target, why, [], 0
+        if not self.config.allow_private and (why := private_jump(task.url, target)):
+            return target, f"redirect {why}", [], 1
+        if self.scope.reason(target, task.depth) is not None:
+            return target, "", [], 0
+        return target, "", [target, host_key(target), task.depth, task.hops + 1], 0
+
+    def _links(self, task: ClusterTask, page: Attempt) -> tuple[list[list[Any]], int]:
+        """The in-scope links of a fetched HTML page, as [url, origin, depth, hops]."""
+        max_depth = self.scope.max_depth
+        body = page.body
+        if (max_depth is not None and task.depth >= max_depth) or not body:
+            return [], 0
+        ctype = page.content_type
+        if (ctype and not is_html(ctype)) or (not ctype and not looks_like_html(body)):
+            return [], 0
+        found = extract_links(
+            body[: self.options.max_html],
+            task.url,
+            ctype or None,
+            respect_nofollow=self.options.respect_nofollow,
+            sort_query=self.options.sort_query,
+        )
+        depth = task.depth + 1
+        reason = self.scope.reason
+        kept = [u for u in found if reason(u, depth) is None and SEP not in u]
+        blocked = 0
+        if kept and not self.config.allow_private:
+            public = [u for u in kept if private_jump(task.url, u) is None]
+            blocked = len(kept) - len(public)
+            kept = public
+        return [[u, host_key(u), depth, 0] for u in kept], blocked
+
+    def _emit(self, record: FetchRecord) -> None:
+        self.records.append(record)
+        self.stats["records"] += 1
+        if self._on_record is not None:
+            self._on_record(record)
+
+    # -- robots.txt ----------------------------------------------------------------------
+
+    def _robots_done(self, task: ClusterTask, page: Attempt) -> dict[str, Any]:
+        options = self.options
+        status = page.status
+        reachable = page.error in _REACHABLE and status is not None
+        base = {"lid": task.lid, "host": task.host}
+        if (
+            reachable
+            and status in _REDIRECTS
+            and page.location
+            and task.hops < MAX_ROBOTS_REDIRECTS
+        ):
+            target = join(task.url, page.location)
+            if target is not None:
+                return {
+                    **base,
+                    "do": "robots_again",
+                    "url": target,
+                    "hops": task.hops + 1,
+                    "fail": task.attempt,
+                    "wait": 0,
+                }
+        policy = policy_for_response(status, page.body, reachable=reachable)
+        if policy is None:
+            if task.attempt < options.robots_retries:
+                told = parse_retry_after(page.retry_after) or 0.0
+                wait = options.robots_backoff * 2**task.attempt
+                wait = min(max(wait, told), self.config.max_backoff)
+                return {
+                    **base,
+                    "do": "robots_again",
+                    "url": "",
+                    "hops": 0,
+                    "fail": task.attempt + 1,
+                    "wait": wait,
+                }
+            why = f"HTTP {status}" if reachable else (page.error or "no answer")
+            verdict: dict[str, Any] = {
+                "unreachable": f"robots.txt unreachable ({why}): host skipped"
+            }
+            policy = RobotsPolicy.disallow_all(verdict["unreachable"])
+        else:
+            verdict = {"status": status, "body": (page.body or b"")[:600_000].decode("latin-1")}
+        self._policies[task.host] = policy
+        asked = policy.crawl_delay(self.config.user_agent) or 0.0
+        delay = max(options.delay, min(asked, options.max_crawl_delay))
+        return {**base, "do": "robots", "verdict": json.dumps(verdict), "delay": delay}
+
+    def _policy(self, host: str) -> RobotsPolicy | None:
+        policy = self._policies.get(host)
+        if policy is None:
+            raw = self.frontier.robots(host)
+            if raw is None:
+                return None
+            verdict = json.loads(raw)
+            if "unreachable" in verdict:
+                policy = RobotsPolicy.disallow_all(verdict["unreachable"])
+            else:
+                body = verdict["body"].encode("latin-1")
+                policy = policy_for_response(verdict["status"], body) or RobotsPolicy.allow_all()
+            self._policies[host] = policy
+        return policy
+
+    def _delayed(self, host: str) -> bool:
+        if self.options.delay > 0:
+            return True
+        policy = self._policies.get(host)
+        return policy is not None and bool(policy.crawl_delay(self.config.user_agent))
+
+    def _disallowed(self, task: ClusterTask) -> bool:
+        """True if robots.txt keeps ``task`` from being fetched (its record is queued)."""
+        if not self.options.obey_robots:
+            return False
+        policy = self._policy(task.host)
+        if policy is None or policy.allowed(task.url, self.config.user_agent):
+            return False
+        self._held.discard(task.lid)
+        now = self._now()
+        first = task.first if task.first is not None else now
+        record = FetchRecord(
+            task.id,
+            task.url,
+            None,
+            0,
+            DISALLOWED,
+            task.attempt - 1 + task.losses,
+            first,
+            now,
+            policy.reason,
+        )
+        self._emit(record)
+        self._pending.append(
+            json.dumps(
+                {
+                    "lid": task.lid,
+                    "host": task.host,
+                    "do": "record",
+                    "record": record_json(record),
+                    "error": 1,
+                    "disallowed": 1,
+                }
+            )
+        )
+        return True

@@ -1,0 +1,186 @@
+"""``concur crawl --workers N`` and ``--frontier URL``: one crawl, many worker processes.
+
+The crawl is seeded into a Redis/Valkey server — the one ``--frontier`` names, or an
+embedded Valkey started here (:mod:`concur.cluster.valkey`; its data beside ``--db``,
+so ``--resume`` continues after ``kill -9`` of everything).  Then ``--workers`` worker
+processes crawl it (:mod:`concur.cluster.launch`; more may join from other machines with
+``concur worker``), and when the crawl is done the summary covers all of it: every
+record on the server, the workers' CPU together, and with ``--site`` the ground truth.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from concur.commands import follow
+from concur.commands.crawl_args import CrawlArgs, with_seeds
+from concur.commands.output import report, write_jsonl
+from concur.errors import ConcurError
+
+__all__ = ["run"]
+
+
+def run(args: CrawlArgs) -> int:
+    """Seed the shared crawl, run its workers here, and report the whole crawl."""
+    from concur.cluster.frontier import FrontierSpec, RedisFrontier
+
+    assert args.plan is not None
+    with _server(args) as url:
+        spec = FrontierSpec(url, args.name, args.lease)
+        frontier = RedisFrontier(spec)
+        try:
+            port = None
+            if args.plan.resume:
+                args, port = _resumed(args, frontier)
+            with follow._site(args, port=port) as server:
+                if server is not None and not args.plan.resume:
+                    hosts = tuple(f"127.0.0.{i}" for i in range(1, follow.SITE_HOSTS + 1))
+                    args = with_seeds(args, (server.url + "/",), hosts)
+                plan = args.plan
+                assert plan is not None
+                try:
+                    frontier.seed(plan, args.config, resume=plan.resume)
+                except (FileExistsError, LookupError) as exc:
+                    raise ConcurError(str(exc)) from None
+                if args.workers == 0:
+                    return _seeded(args, spec)
+                return _crawl(args, frontier, server)
+        finally:
+            frontier.close()
+
+
+def _crawl(args: CrawlArgs, frontier: Any, server: Any) -> int:
+    from concur.cluster.launch import run_workers, worker_argv
+    from concur.records import CrawlResult
+
+    n = args.workers if args.workers is not None else 1
+    argv = worker_argv(frontier.spec, args.impl, args.config.concurrency, args.engine_options)
+    if not args.json:
+        print(
+            f"concur: {n} {args.impl} workers crawling {frontier.where()}; more may join with: "
+            f"concur worker --frontier {_shown(frontier.spec.url)} --name {args.name}",
+            file=sys.stderr,
+        )
+    workers = run_workers([argv] * n)
+    status = frontier.status()
+    records = list(frontier.records())
+    if status["state"] != "done":
+        why = "; ".join(sorted(set(workers.complaints))) or "they stopped"
+        raise ConcurError(
+            f"the workers stopped before the crawl was done ({why}); it is kept on the "
+            f"server: the same command with --resume continues it"
+        )
+    peaks = [s.get("peak_in_flight", 0) for s in workers.summaries]
+    result = CrawlResult(
+        args.impl,
+        args.config,
+        tuple(records),
+        workers.wall_s,
+        workers.cpu_s,
+        max((s.get("peak_rss_mb", 0.0) for s in workers.summaries), default=0.0),
+        sum(peaks),
+        {"mode": "shared", **{k: status[k] for k in _COUNTERS}},
+    )
+    plan = args.plan
+    assert plan is not None
+    local = replace(args, plan=replace(plan, db=None))  # the records are the server's
+    summary = follow._summary(local, result, server)
+    summary["shared"] = _shared(status, workers, frontier)
+    return report(args, summary, _render, lambda path: write_jsonl(path, records))
+
+
+_COUNTERS = (
+    "admitted",
+    "retries",
+    "expired",
+    "disallowed",
+    "robots_fetches",
+    "redirects",
+    "blocked",
+)
+
+
+def _shared(status: dict[str, Any], workers: Any, frontier: Any) -> dict[str, Any]:
+    """What the summary says of the sharing: workers, round trips, the server's cost."""
+    info = frontier.call(frontier.client.info, "cpu")
+    trips = sum(s.get("worker", {}).get("round_trips", 0) for s in workers.summaries)
+    records = status["records"] or 1
+    return {
+        "workers": len(workers.statuses),
+        "workers_failed": workers.failed,
+        "server": frontier.where(),
+        "round_trips": trips,
+        "round_trips_per_record": round(trips / records, 3),
+        "stale_completions": sum(s.get("worker", {}).get("stale", 0) for s in workers.summaries),
+        "leases_expired": status["expired"],
+        "server_cpu_s": round(info.get("used_cpu_user", 0.0) + info.get("used_cpu_sys", 0.0), 3),
+        "server_memory_bytes": status["memory_bytes"],
+        "per_worker": [
+            {k: s.get(k) for k in ("requests", "cpu_s", "wall_s")}
+            | {"records": s.get("worker", {}).get("records")}
+            for s in workers.summaries
+        ],
+    }
+
+
+def _render(summary: dict[str, Any]) -> str:
+    from concur.report import render_crawl
+
+    s = summary["shared"]
+    return render_crawl(summary) + (
+        f"\nshared      {s['workers']} workers ({s['workers_failed']} failed)   "
+        f"{s['round_trips_per_record']:.2f} round trips a record   "
+        f"{s['leases_expired']} leases expired   server CPU {s['server_cpu_s']:.2f} s"
+    )
+
+
+def _seeded(args: CrawlArgs, spec: Any) -> int:
+    print(
+        f"concur: seeded crawl {spec.name!r} at {_shown(spec.url)}; join it with: "
+        f"concur worker --frontier {_shown(spec.url)} --name {spec.name} --impl {args.impl}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _resumed(args: CrawlArgs, frontier: Any) -> tuple[CrawlArgs, int | None]:
+    """The crawl as the server keeps it (``--resume``), and its seed's port for ``--site``."""
+    try:
+        plan, config = frontier.plan()
+    except LookupError as exc:
+        raise ConcurError(str(exc)) from None
+    plan = replace(plan, resume=True, db=args.plan.db if args.plan else None)
+    config = replace(config, concurrency=args.config.concurrency)
+    port = urlsplit(plan.seeds[0]).port if plan.seeds else None
+    return replace(args, plan=plan, config=config), port
+
+
+@contextmanager
+def _server(args: CrawlArgs) -> Iterator[str]:
+    """The frontier's server URL: ``--frontier``, or an embedded Valkey for this run."""
+    if args.frontier is not None:
+        yield args.frontier
+        return
+    from concur.cluster.valkey import EmbeddedValkey
+
+    plan = args.plan
+    assert plan is not None
+    data = Path(plan.db + ".valkey") if plan.db else None
+    if plan.resume and (data is None or not data.is_dir()):
+        raise ConcurError(f"nothing to resume: no embedded server's data in {data}")
+    with EmbeddedValkey(data) as server:
+        yield server.url
+
+
+def _shown(url: str) -> str:
+    """``url`` without its password."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}"
