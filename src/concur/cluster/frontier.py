@@ -16,6 +16,7 @@ refuses a write, and :class:`~concur.cluster.job.ClusterJob` retries with backof
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -107,13 +108,39 @@ class RedisFrontier:
             )
         except ValueError as exc:
             raise FrontierUnavailable(f"frontier URL {spec.url!r}: {exc}") from None
-        self._seed = self.client.register_script(scripts.SEED)
-        self._lease = self.client.register_script(scripts.LEASE)
-        self._complete = self.client.register_script(scripts.COMPLETE)
-        self._renew = self.client.register_script(scripts.RENEW)
+        self._no_script = redis.exceptions.NoScriptError
+        self._sources = {
+            name: (hashlib.sha1(source.encode()).hexdigest(), source)
+            for name, source in (
+                ("seed", scripts.SEED),
+                ("lease", scripts.LEASE),
+                ("complete", scripts.COMPLETE),
+                ("renew", scripts.RENEW),
+            )
+        }
 
     def key(self, name: str) -> str:
         return self.prefix + name
+
+    def run(self, *calls: tuple[str, Sequence[Any]]) -> list[Any]:
+        """Run scripts by name with their arguments, in one round trip; their answers.
+
+        By hash (``EVALSHA``), loading them the first time a server does not know them
+        (a new server, or one that restarted): redis-py's ``Script`` objects would ask
+        ``SCRIPT EXISTS`` before every pipeline, a second round trip each time.
+        """
+        for tries in (1, 2):
+            pipe = self.client.pipeline(transaction=False)
+            for name, args in calls:
+                pipe.evalsha(self._sources[name][0], 0, *args)
+            try:
+                return self.call(pipe.execute)
+            except self._no_script:
+                if tries == 2:
+                    raise
+                for _, source in self._sources.values():
+                    self.call(self.client.script_load, source)
+        raise AssertionError("unreachable")
 
     def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """``fn(*args)``, its server errors turned into :class:`FrontierUnavailable`."""
@@ -121,7 +148,9 @@ class RedisFrontier:
             return fn(*args, **kwargs)
         except self._errors as exc:
             raise FrontierUnavailable(f"frontier {self.where()}: {_one_line(exc)}") from None
-        except self._response_error as exc:  # OOM, READONLY, NOSCRIPT after a flush...
+        except self._no_script:
+            raise
+        except self._response_error as exc:  # OOM, READONLY, a script's error...
             raise FrontierUnavailable(
                 f"frontier {self.where()} refused: {_one_line(exc)}"
             ) from None
@@ -161,7 +190,7 @@ class RedisFrontier:
                 args += [seed, ""]
             else:
                 args += [url, host_key(url)]
-        answer = self.call(self._seed, keys=[], args=args)
+        (answer,) = self.run(("seed", args))
         if answer == b"exists":
             raise FileExistsError(
                 f"{self.where()} exists already: --resume continues it, --name starts another"
@@ -186,13 +215,11 @@ class RedisFrontier:
         ``[b'wait', seconds]``, ``[b'done']`` or ``[b'missing']``) and the number of
         completions that came too late (their lease had expired and gone back).
         """
-        pipe = self.client.pipeline(transaction=False)
+        calls: list[tuple[str, Sequence[Any]]] = []
         if finished:
-            self._complete(keys=[], args=[self.prefix, worker, *finished], client=pipe)
-        self._lease(
-            keys=[], args=[self.prefix, worker, want, self.spec.lease, MAX_LOSSES], client=pipe
-        )
-        replies = self.call(pipe.execute)
+            calls.append(("complete", [self.prefix, worker, *finished]))
+        calls.append(("lease", [self.prefix, worker, want, self.spec.lease, MAX_LOSSES]))
+        replies = self.run(*calls)
         stale = int(replies[0]) if finished else 0
         return replies[-1], stale
 
@@ -200,8 +227,8 @@ class RedisFrontier:
         """Push back the deadlines of the leases ``worker`` holds; how many it still held."""
         if not leases:
             return 0
-        args = [self.prefix, worker, self.spec.lease, *leases]
-        return int(self.call(self._renew, keys=[], args=args))
+        (kept,) = self.run(("renew", [self.prefix, worker, self.spec.lease, *leases]))
+        return int(kept)
 
     def robots(self, host: str) -> str | None:
         """The robots.txt verdict of ``host`` kept by the worker that fetched it (JSON)."""

@@ -47,11 +47,14 @@ def find_server() -> str:
 class EmbeddedValkey:
     """A ``valkey-server`` child on a private Unix socket (see the module docstring)."""
 
-    def __init__(self, data: Path | None = None, *, binary: str | None = None) -> None:
+    def __init__(
+        self, data: Path | None = None, *, binary: str | None = None, socket: Path | None = None
+    ) -> None:
         self.data = data
         self.binary = binary or find_server()
         self._private = Path(tempfile.mkdtemp(prefix="concur-vk-"))
-        self.socket = self._private / "valkey.sock"
+        # ``socket``: a path of the caller's (a restarted server where its clients look)
+        self.socket = socket if socket is not None else self._private / "valkey.sock"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
