@@ -52,7 +52,7 @@ __all__ = ["ClusterJob", "ClusterTask"]
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PAUSE_STATUSES = frozenset({429, 503})
 _REACHABLE = (None, ErrorKind.HTTP, ErrorKind.TOO_LARGE)
-POLL_S = 0.2  # longest wait before asking the server again when nothing was ready
+POLL_S = 0.05  # longest wait before asking the server again when nothing was ready
 GIVE_UP_S = 60.0  # seconds without the server before a worker stops
 
 
