@@ -12,6 +12,7 @@ import time
 from collections import Counter
 
 import pytest
+from fake_site import answer, crawl
 
 from concur.attempt import Attempt
 from concur.cluster.frontier import FrontierSpec, RedisFrontier
@@ -21,8 +22,6 @@ from concur.crawl.plan import CrawlPlan
 from concur.crawl.scheduler import CrawlOptions
 from concur.errors import FrontierUnavailable
 from concur.records import CrawlConfig, ErrorKind
-
-from fake_site import answer, crawl
 
 SEEDS = ("http://a.test/p/0", "http://b.test/p/0")
 
@@ -105,7 +104,9 @@ def test_max_pages_admits_that_many_urls_over_all_workers(spec: FrontierSpec) ->
 
 def test_robots_txt_is_fetched_once_per_host_for_the_whole_crawl(spec: FrontierSpec) -> None:
     frontier = seed(spec, obey_robots=True)
-    seen = crawl([job(spec), job(spec), job(spec)], pages=40, robots="User-agent: *\nDisallow: /p/2\n")
+    seen = crawl(
+        [job(spec), job(spec), job(spec)], pages=40, robots="User-agent: *\nDisallow: /p/2\n"
+    )
     robots = {u: n for u, n in seen.fetches.items() if u.endswith("/robots.txt")}
     assert robots == {"http://a.test/robots.txt": 1, "http://b.test/robots.txt": 1}
     records = {r.url: r for r in frontier.records()}
@@ -118,7 +119,6 @@ def test_robots_txt_is_fetched_once_per_host_for_the_whole_crawl(spec: FrontierS
 
 def test_a_503_is_retried_and_recorded_once(spec: FrontierSpec) -> None:
     frontier = seed(spec, seeds=("http://a.test/p/0",))
-
 
     asked: Counter[str] = Counter()
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import redis
 
     from concur.crawl.plan import CrawlPlan
+    from concur.store.sqlite import SavedCrawl
 
 __all__ = ["FrontierSpec", "FrontierUnavailable", "RedisFrontier", "record_from", "record_json"]
 
@@ -165,9 +166,17 @@ class RedisFrontier:
 
     # -- a crawl's life ----------------------------------------------------------------
 
-    def seed(self, plan: CrawlPlan, config: CrawlConfig, *, resume: bool = False) -> int:
+    def seed(
+        self,
+        plan: CrawlPlan,
+        config: CrawlConfig,
+        *,
+        resume: bool = False,
+        extra: dict[str, Any] | None = None,
+    ) -> int:
         """Create the crawl with ``plan``'s seeds (``resume``: continue the one there).
 
+        ``extra`` is kept with the plan (``concur crawl --site`` keeps its site's settings).
         Returns how many seeds were admitted.  Raises ``FileExistsError`` if a crawl of
         this name exists and ``resume`` is false, ``LookupError`` if ``resume`` and none.
         """
@@ -183,6 +192,7 @@ class RedisFrontier:
             -1 if options.max_pages is None else options.max_pages,
             json.dumps(plan.to_dict()),
             json.dumps(config.to_dict()),
+            json.dumps(extra or {}),
         ]
         for seed in plan.seeds:
             url = normalize(seed, sort_query=options.sort_query)
@@ -207,6 +217,18 @@ class RedisFrontier:
         if plan is None:
             raise LookupError(f"{self.where()}: no such crawl (seed it with concur crawl)")
         return CrawlPlan.from_dict(json.loads(plan)), CrawlConfig.from_dict(json.loads(config))
+
+    def saved(self) -> SavedCrawl | None:
+        """What the crawl was seeded with, as a crawl file keeps it (None: no such crawl)."""
+        from concur.crawl.plan import CrawlPlan
+        from concur.store.sqlite import SavedCrawl
+
+        got = self.call(self.client.hmget, self.key("meta"), "plan", "config", "extra")
+        if got[0] is None:
+            return None
+        plan = CrawlPlan.from_dict(json.loads(got[0]))
+        config = CrawlConfig.from_dict(json.loads(got[1]))
+        return SavedCrawl(plan, config, json.loads(got[2] or "{}"))
 
     def exchange(self, worker: str, finished: Sequence[str], want: int) -> tuple[list[Any], int]:
         """Hand in ``finished`` (JSON completions) and lease up to ``want`` jobs: one trip.

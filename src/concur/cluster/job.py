@@ -347,10 +347,10 @@ class ClusterJob:
         if target == task.url:
             return target, "redirect to itself", [], 0
         if task.hops >= self.config.max_redirects:
-            why = f"redirect not followed: more than {self.config.max_redirects} in a row"
-            return target, why, [], 0
-        if not self.config.allow_private and (why := private_jump(task.url, target)):
-            return target, f"redirect {why}", [], 1
+            limit = self.config.max_redirects
+            return target, f"redirect not followed: more than {limit} in a row", [], 0
+        if not self.config.allow_private and (jump := private_jump(task.url, target)):
+            return target, f"redirect {jump}", [], 1
         if self.scope.reason(target, task.depth) is not None:
             return target, "", [], 0
         return target, "", [target, host_key(target), task.depth, task.hops + 1], 0

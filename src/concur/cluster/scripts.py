@@ -109,7 +109,7 @@ end
 SEED = (
     _PRELUDE
     + r"""
--- ARGV: prefix, resume (1/0), per_host, delay, obey, max_pages, plan, config,
+-- ARGV: prefix, resume (1/0), per_host, delay, obey, max_pages, plan, config, extra,
 --       then url, host pairs (host '' for a seed that is not an http(s) URL)
 local exists = redis.call('EXISTS', meta) == 1
 if exists and ARGV[2] ~= '1' then return 'exists' end
@@ -117,7 +117,7 @@ if not exists then
   if ARGV[2] == '1' then return 'missing' end
   redis.call('HSET', meta, 'state', 'running', 'per_host', ARGV[3], 'delay', ARGV[4],
     'obey', ARGV[5], 'max_pages', ARGV[6], 'plan', ARGV[7], 'config', ARGV[8],
-    't0', tostring(now), 'admitted', 0, 'open', 0, 'records', 0, 'errors', 0)
+    'extra', ARGV[9], 't0', tostring(now), 'admitted', 0, 'open', 0, 'records', 0, 'errors', 0)
   redis.call('SADD', 'concur:crawls', P)
   per_host = tonumber(ARGV[3]); default_delay = tonumber(ARGV[4]); obey = ARGV[5] == '1'
   max_pages = tonumber(ARGV[6]); t0 = now
@@ -125,7 +125,7 @@ else
   redis.call('HSET', meta, 'state', 'running')
 end
 local added = 0
-for i = 9, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
   local url, host = ARGV[i], ARGV[i + 1]
   if host == '' then
     if redis.call('SADD', P .. 'seen', url) == 1 then

@@ -82,7 +82,7 @@ def run(ns: argparse.Namespace) -> int:
             if args.shared:
                 from concur.commands import shared
 
-                return shared.run(args)
+                return shared.run(args, crawl_args.given(ns))
             if args.mode in ("follow", "site"):
                 return follow.run(args, engine)
             if args.mode == "list":

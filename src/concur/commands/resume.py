@@ -156,22 +156,26 @@ def _saved_args(args: CrawlArgs, saved: SavedCrawl) -> CrawlArgs:
     )
 
 
-def resumed(args: CrawlArgs, given: frozenset[str], saved: SavedCrawl | None) -> CrawlArgs:
+def resumed(
+    args: CrawlArgs, given: frozenset[str], saved: SavedCrawl | None, where: str | None = None
+) -> CrawlArgs:
     """The crawl to resume: ``args`` where the file decides (module docstring).
 
     ``given`` holds the flags on the command line (``URL`` for seeds); raises
-    :class:`UsageError` for a flag that conflicts with the file.
+    :class:`UsageError` for a flag that conflicts with the file.  ``where`` names what
+    keeps the crawl in messages (default: ``--db``'s file; a shared crawl's server).
     """
     plan = args.plan
-    assert plan is not None and plan.db
+    assert plan is not None and (plan.db or where)
+    where = where or plan.db
     if saved is None:
         if args.mode == "follow" and not plan.seeds:
-            raise UsageError(f"{plan.db} keeps no seeds (an older crawl file): give them")
-        why = f"{plan.db} keeps no settings (an older crawl file): the command line is used"
+            raise UsageError(f"{where} keeps no seeds (an older crawl file): give them")
+        why = f"{where} keeps no settings (an older crawl file): the command line is used"
         return replace(args, warnings=(*args.warnings, why))
     old = _saved_args(args, saved)
     if old.mode != args.mode:
-        raise UsageError(f"--resume: {plan.db} holds a --{old.mode} crawl, not a --{args.mode} one")
+        raise UsageError(f"--resume: {where} holds a --{old.mode} crawl, not a --{args.mode} one")
     out = replace(old, plan=replace(_plan(old), db=plan.db, resume=True))
     for param in PARAMS:
         if param.flag not in given:
@@ -184,7 +188,7 @@ def resumed(args: CrawlArgs, given: frozenset[str], saved: SavedCrawl | None) ->
             continue
         was = _show(param, then)
         raise UsageError(
-            f"--resume: {_show(param, now)} contradicts {plan.db}, whose crawl was started "
+            f"--resume: {_show(param, now)} contradicts {where}, whose crawl was started "
             f"{was if was.startswith('without') else 'with ' + was} "
             f"(leave {'the seeds' if param.flag == 'URL' else param.flag} out to continue it)"
         )

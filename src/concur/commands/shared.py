@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from concur.commands import follow
+from concur.commands.args import UsageError
 from concur.commands.crawl_args import CrawlArgs, with_seeds
 from concur.commands.output import report, write_jsonl
 from concur.errors import ConcurError
@@ -26,9 +27,14 @@ from concur.errors import ConcurError
 __all__ = ["run"]
 
 
-def run(args: CrawlArgs) -> int:
-    """Seed the shared crawl, run its workers here, and report the whole crawl."""
+def run(args: CrawlArgs, given: frozenset[str]) -> int:
+    """Seed the shared crawl, run its workers here, and report the whole crawl.
+
+    ``given`` holds the flags on the command line: with ``--resume`` the crawl on the
+    server decides the rest, as a crawl file does (:func:`concur.commands.resume.resumed`).
+    """
     from concur.cluster.frontier import FrontierSpec, RedisFrontier
+    from concur.commands.resume import resumed, site_settings
 
     assert args.plan is not None
     with _server(args) as url:
@@ -37,15 +43,25 @@ def run(args: CrawlArgs) -> int:
         try:
             port = None
             if args.plan.resume:
-                args, port = _resumed(args, frontier)
+                saved = frontier.saved()
+                if saved is None:
+                    raise ConcurError(f"{frontier.where()}: no such crawl to resume")
+                try:
+                    args = resumed(args, given, saved, where=frontier.where())
+                except UsageError as exc:
+                    raise ConcurError(str(exc)) from None
+                seeds = saved.plan.seeds
+                port = urlsplit(seeds[0]).port if seeds else None
             with follow._site(args, port=port) as server:
-                if server is not None and not args.plan.resume:
+                extra = {}
+                if server is not None:
                     hosts = tuple(f"127.0.0.{i}" for i in range(1, follow.SITE_HOSTS + 1))
                     args = with_seeds(args, (server.url + "/",), hosts)
+                    extra["site"] = site_settings(args, hosts)
                 plan = args.plan
                 assert plan is not None
                 try:
-                    frontier.seed(plan, args.config, resume=plan.resume)
+                    frontier.seed(plan, args.config, resume=plan.resume, extra=extra)
                 except (FileExistsError, LookupError) as exc:
                     raise ConcurError(str(exc)) from None
                 if args.workers == 0:
@@ -147,18 +163,6 @@ def _seeded(args: CrawlArgs, spec: Any) -> int:
         file=sys.stderr,
     )
     return 0
-
-
-def _resumed(args: CrawlArgs, frontier: Any) -> tuple[CrawlArgs, int | None]:
-    """The crawl as the server keeps it (``--resume``), and its seed's port for ``--site``."""
-    try:
-        plan, config = frontier.plan()
-    except LookupError as exc:
-        raise ConcurError(str(exc)) from None
-    plan = replace(plan, resume=True, db=args.plan.db if args.plan else None)
-    config = replace(config, concurrency=args.config.concurrency)
-    port = urlsplit(plan.seeds[0]).port if plan.seeds else None
-    return replace(args, plan=plan, config=config), port
 
 
 @contextmanager
