@@ -7,6 +7,10 @@ The front door: fetch a list of URLs or crawl a site, with any engine, and get r
 >>> result = concur.follow("https://example.org/", engine="uvloop", max_pages=500)
 >>> result.ok, result.wall_s
 
+A crawl shared by many processes and machines keeps its frontier in Redis/Valkey:
+``concur.follow(seeds, frontier="redis://host:6379/0")`` seeds it and crawls as one
+worker, ``concur.work("redis://host:6379/0")`` joins it from anywhere else.
+
 :func:`get_engine` gives an engine with its options to run many times;
 :func:`available_engines` says which are installed.  Every exception concur raises is
 a :class:`ConcurError` (see :mod:`concur.errors`).
@@ -22,7 +26,8 @@ from typing import TYPE_CHECKING
 from concur.lazy import exports as _exports
 
 if TYPE_CHECKING:
-    from concur.api import fetch, follow
+    from concur.api import fetch, follow, work
+    from concur.cluster.frontier import FrontierSpec
     from concur.crawl.plan import CrawlPlan
     from concur.crawl.scheduler import CrawlOptions
     from concur.engines import Engine, available_engines, get_engine
@@ -39,10 +44,12 @@ _WHERE = {
     "EngineUnavailable": "concur.errors",
     "ErrorKind": "concur.records",
     "FetchRecord": "concur.records",
+    "FrontierSpec": "concur.cluster.frontier",
     "available_engines": "concur.engines",
     "fetch": "concur.api",
     "follow": "concur.api",
     "get_engine": "concur.engines",
+    "work": "concur.api",
 }
 
 __all__ = [
@@ -55,10 +62,12 @@ __all__ = [
     "EngineUnavailable",
     "ErrorKind",
     "FetchRecord",
+    "FrontierSpec",
     "available_engines",
     "fetch",
     "follow",
     "get_engine",
+    "work",
 ]
 __version__ = "0.1.0"
 

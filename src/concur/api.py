@@ -24,13 +24,15 @@ from collections.abc import Iterable
 from dataclasses import fields, replace
 from typing import Any
 
+from concur.cluster.frontier import FrontierSpec, RedisFrontier
 from concur.crawl.plan import CrawlPlan
 from concur.crawl.scheduler import CrawlOptions
 from concur.engines import get_engine
+from concur.errors import ConcurError
 from concur.jobs import OnRecord
 from concur.records import CrawlConfig, CrawlResult
 
-__all__ = ["fetch", "follow"]
+__all__ = ["fetch", "follow", "work"]
 
 
 def _take(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -62,9 +64,15 @@ def follow(
     *,
     engine: str = "asyncio",
     on_record: OnRecord = None,
+    frontier: FrontierSpec | str | None = None,
     **kwargs: Any,
 ) -> CrawlResult:
     """Crawl from ``seeds`` (or a whole :class:`CrawlPlan`) by following links.
+
+    With ``frontier`` (a :class:`~concur.cluster.frontier.FrontierSpec`, or a Redis URL)
+    the crawl is seeded into that server — continued if it is there and ``resume=True``
+    — and this process crawls it as one worker, while others may join with :func:`work`
+    from anywhere; the result holds every record of the whole crawl.
 
     (Named for ``concur crawl --follow``: ``concur.crawl`` is the package of crawl rules.)
     """
@@ -80,4 +88,48 @@ def follow(
     given = _take(CrawlPlan, kwargs)
     if given:
         plan = replace(plan, **given)
-    return get_engine(engine, **kwargs).crawl(plan, config, on_record)
+    if frontier is None:
+        return get_engine(engine, **kwargs).crawl(plan, config, on_record)
+    spec = _spec(frontier)
+    shared = RedisFrontier(spec)
+    try:
+        try:
+            shared.seed(plan, config, resume=plan.resume)
+        except (FileExistsError, LookupError) as exc:
+            raise ConcurError(str(exc)) from None
+        mine = get_engine(engine, **kwargs).run(("cluster", spec), config, on_record)
+        records = tuple(shared.records())
+    finally:
+        shared.close()
+    return replace(mine, records=records, extra={**mine.extra, "mode": "shared"})
+
+
+def work(
+    frontier: FrontierSpec | str,
+    config: CrawlConfig | None = None,
+    *,
+    engine: str = "asyncio",
+    on_record: OnRecord = None,
+    **kwargs: Any,
+) -> CrawlResult:
+    """Join the shared crawl on ``frontier`` as one more worker, until it is done.
+
+    ``config`` (and keyword arguments such as ``concurrency``) say how *this* worker
+    fetches; what to crawl is the crawl's own, as it was seeded.  The result holds this
+    worker's records only.
+    """
+    spec = _spec(frontier)
+    shared = RedisFrontier(spec)
+    try:
+        try:
+            _, seeded = shared.plan()
+        except LookupError as exc:
+            raise ConcurError(str(exc)) from None
+    finally:
+        shared.close()
+    config = _config(config or seeded, kwargs)
+    return get_engine(engine, **kwargs).run(("cluster", spec), config, on_record)
+
+
+def _spec(frontier: FrontierSpec | str) -> FrontierSpec:
+    return frontier if isinstance(frontier, FrontierSpec) else FrontierSpec(frontier)

@@ -55,4 +55,12 @@ class WorkerDied(ConcurError, RuntimeError):
 
 
 class FrontierUnavailable(ConcurError):
-    """A shared frontier's server cannot be reached, or refuses a write (full, read-only)."""
+    """A shared frontier's server cannot be reached, or refuses a write (full, read-only).
+
+    ``transient`` is true for trouble that waiting may cure (no connection, a timeout, a
+    server still loading its data), false for a refusal (out of memory, read-only).
+    """
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient

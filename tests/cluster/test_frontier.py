@@ -175,3 +175,17 @@ def test_a_worker_waits_for_its_server_then_gives_up(tmp_path) -> None:
             if isinstance(got, float):
                 time.sleep(got)
     assert worker.stats["outages"] == 1
+
+
+def test_a_full_server_is_a_one_line_error_not_a_hang(spec: FrontierSpec) -> None:
+    with EmbeddedValkey() as server:
+        spec = FrontierSpec(server.url, "full")
+        frontier = seed(spec)
+        used = frontier.client.info("memory")["used_memory"]
+        frontier.client.config_set("maxmemory", used)  # full: every write is refused
+        worker = job(spec)
+        t = time.monotonic()
+        with pytest.raises(FrontierUnavailable, match="refused: command not allowed when used memory") as caught:
+            crawl([worker], pages=1000)
+        assert time.monotonic() - t < 5 and "\n" not in str(caught.value)
+        frontier.close()

@@ -216,3 +216,18 @@ def test_bad_shared_flags_are_one_line_errors(args: list[str], says: str) -> Non
     run = _run(*args)
     assert run.returncode == 2
     assert says in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_the_python_api_seeds_crawls_and_joins(valkey: EmbeddedValkey, site: RunningServer) -> None:
+    import concur
+
+    spec = FrontierSpec(valkey.url, f"api{uuid.uuid4().hex[:8]}")
+    result = concur.follow(
+        site.url + "/", frontier=spec, domains=HOSTS, engine="threads", concurrency=4
+    )
+    truth = ground_truth(site.get_json("/__site"), site.get_json("/__site?stats=1"), result.records)
+    assert truth["exact"] and result.extra["mode"] == "shared"
+    late = concur.work(spec, engine="asyncio")  # a late worker: the crawl is done
+    assert late.records == ()
+    with pytest.raises(concur.ConcurError, match="exists already"):
+        concur.follow(site.url + "/", frontier=spec)

@@ -152,9 +152,8 @@ class RedisFrontier:
         except self._no_script:
             raise
         except self._response_error as exc:  # OOM, READONLY, a script's error...
-            raise FrontierUnavailable(
-                f"frontier {self.where()} refused: {_one_line(exc)}"
-            ) from None
+            why = f"frontier {self.where()} refused: {_one_line(exc)}"
+            raise FrontierUnavailable(why, transient=False) from None
 
     def where(self) -> str:
         """The server, without its password."""
@@ -367,5 +366,8 @@ def _server_time(t: tuple[int, int]) -> float:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The server's words: redis-py's pipeline preamble (the command and its arguments,
+    which may be long) cut off."""
     text = " ".join(str(exc).split()) or type(exc).__name__
+    text = text.split(" of pipeline caused error: ", 1)[-1]
     return text[:300]

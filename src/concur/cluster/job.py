@@ -158,8 +158,12 @@ class ClusterJob:
         while True:
             while self._ready:
                 task = self._ready.popleft()
-                if task.kind == "p" and self._disallowed(task):
-                    continue
+                try:
+                    if task.kind == "p" and self._disallowed(task):
+                        continue
+                except FrontierUnavailable as exc:  # reading the host's robots.txt verdict
+                    self._ready.appendleft(task)
+                    return self._outage_wait(exc, m)
                 self._active += 1
                 if self._active > self.peak_in_flight:
                     self.peak_in_flight = self._active
@@ -222,15 +226,8 @@ class ClusterJob:
         pending = self._pending
         try:
             answer, stale = self.frontier.exchange(self.worker, pending, want)
-        except FrontierUnavailable:
-            if self._outage is None:
-                self._outage = m
-                self.stats["outages"] += 1
-            elif m - self._outage > self._give_up:
-                raise
-            wait = self._backoff
-            self._backoff = min(self._backoff * 2, 2.0)
-            return wait
+        except FrontierUnavailable as exc:
+            return self._outage_wait(exc, m)
         self._outage = None
         self._backoff = 0.05
         self.stats["round_trips"] += 1
@@ -261,6 +258,20 @@ class ClusterJob:
             )
         wait = min(float(answer[1]), POLL_S)
         self._quiet_until = m + wait
+        return wait
+
+    def _outage_wait(self, exc: FrontierUnavailable, m: float) -> float:
+        """How long to wait before trying the server again; ``exc`` again when it is time
+        to give up (a refusal at once: waiting does not make a full server less full)."""
+        if not exc.transient:
+            raise exc
+        if self._outage is None:
+            self._outage = m
+            self.stats["outages"] += 1
+        elif m - self._outage > self._give_up:
+            raise exc
+        wait = self._backoff
+        self._backoff = min(self._backoff * 2, 2.0)
         return wait
 
     def _renew(self, m: float) -> None:
