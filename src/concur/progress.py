@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from concur.engines import OnRecord
 from concur.records import FetchRecord
 
-__all__ = ["crawl_progress", "progress_bar"]
+__all__ = ["crawl_progress", "progress_bar", "shared_progress"]
 
 
 @contextlib.contextmanager
@@ -111,3 +111,34 @@ def crawl_progress(label: str, enabled: bool) -> Iterator[Any]:
 
     with Live(Text(f"{label}: starting"), transient=True, refresh_per_second=8) as live:
         yield _CrawlLine(label, live)
+
+
+@contextlib.contextmanager
+def shared_progress(
+    label: str, enabled: bool, counters: Callable[[], dict[str, int]]
+) -> Iterator[Callable[[], None] | None]:
+    """Yield a ``poll()`` that redraws one line from a shared crawl's ``counters()`` (read
+    from its server: the records are made in other processes); None when disabled."""
+    if not enabled:
+        yield None
+        return
+    from rich.live import Live
+    from rich.text import Text
+
+    t0 = time.perf_counter()
+    with Live(Text(f"{label}: starting"), transient=True, refresh_per_second=4) as live:
+
+        def poll() -> None:
+            try:
+                c = counters()
+            except Exception:  # the server is away for a moment: keep the last line
+                return
+            wall = max(time.perf_counter() - t0, 1e-9)
+            text = (
+                f"{label}: {c['records']:,} of {c['admitted']:,} URLs  "
+                f"{c['records'] / wall:,.0f}/s  {c['leased']:,} leased  "
+                f"{c['errors']:,} failed  {c['workers']} workers"
+            )
+            live.update(Text(text, no_wrap=True, overflow="ellipsis"))
+
+        yield poll

@@ -73,6 +73,7 @@ def run(args: CrawlArgs, given: frozenset[str]) -> int:
 
 def _crawl(args: CrawlArgs, frontier: Any, server: Any) -> int:
     from concur.cluster.launch import run_workers, worker_argv
+    from concur.progress import shared_progress
     from concur.records import CrawlResult
 
     n = args.workers if args.workers is not None else 1
@@ -83,7 +84,9 @@ def _crawl(args: CrawlArgs, frontier: Any, server: Any) -> int:
             f"concur worker --frontier {_shown(frontier.spec.url)} --name {args.name}",
             file=sys.stderr,
         )
-    workers = run_workers([argv] * n)
+    show = args.progress and not args.json and sys.stderr.isatty()
+    with shared_progress(f"{args.impl} ×{n}", show, frontier.counters) as poll:
+        workers = run_workers([argv] * n, poll=poll)
     status = frontier.status()
     records = list(frontier.records())
     if status["state"] != "done":
