@@ -22,6 +22,7 @@ LAYERS = [
     ["concur.lifetime", "concur.lazy"],
     ["concur.crawl"],
     ["concur.store"],
+    ["concur.cluster"],
     ["concur.jobs"],
     ["concur.engines"],
     ["concur.api"],

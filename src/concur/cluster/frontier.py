@@ -32,7 +32,15 @@ if TYPE_CHECKING:
     from concur.crawl.plan import CrawlPlan
     from concur.store.sqlite import SavedCrawl
 
-__all__ = ["FrontierSpec", "FrontierUnavailable", "RedisFrontier", "record_from", "record_json"]
+__all__ = [
+    "FrontierSpec",
+    "FrontierUnavailable",
+    "RedisFrontier",
+    "crawls",
+    "record_from",
+    "record_json",
+    "require_client",
+]
 
 LEASE_S = 30.0  # a worker that is not heard from for this long loses what it leased
 MAX_LOSSES = 3  # leases of one URL that may expire before it is given up, with a record
@@ -91,14 +99,9 @@ class RedisFrontier:
     """One named crawl on a Redis/Valkey server (see :mod:`concur.cluster.scripts`)."""
 
     def __init__(self, spec: FrontierSpec) -> None:
-        try:
-            import redis
-        except ImportError as exc:
-            from concur.errors import EngineUnavailable
+        require_client()
+        import redis
 
-            raise EngineUnavailable(
-                "a shared frontier needs the Redis client: pip install 'concur[cluster]'"
-            ) from exc
         self.spec = spec
         self.prefix = f"concur:{{{spec.name}}}:"
         self._errors = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
@@ -364,6 +367,18 @@ class RedisFrontier:
 
     def close(self) -> None:
         self.client.close()
+
+
+def require_client() -> None:
+    """Raise :class:`~concur.errors.EngineUnavailable`, with the pip line, without redis-py."""
+    try:
+        import redis  # noqa: F401
+    except ImportError as exc:
+        from concur.errors import EngineUnavailable
+
+        raise EngineUnavailable(
+            "a shared crawl needs the Redis client: pip install 'concur[cluster]'"
+        ) from exc
 
 
 def crawls(url: str) -> list[str]:

@@ -32,6 +32,7 @@ import socket
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from concur.attempt import Attempt
@@ -43,7 +44,6 @@ from concur.crawl.scheduler import DISALLOWED
 from concur.crawl.scope import Scope
 from concur.crawl.urls import host_key, join, private_jump
 from concur.errors import WorkerDied
-from concur.jobs import OnRecord
 from concur.records import CrawlConfig, ErrorKind, FetchRecord
 from concur.retry import Jitter, parse_retry_after, retry_delay
 
@@ -101,7 +101,7 @@ class ClusterJob:
         self,
         spec: FrontierSpec,
         config: CrawlConfig,
-        on_record: OnRecord = None,
+        on_record: Callable[[FetchRecord], None] | None = None,
         *,
         worker: str | None = None,
         give_up: float = GIVE_UP_S,

@@ -33,9 +33,10 @@ def run(args: CrawlArgs, given: frozenset[str]) -> int:
     ``given`` holds the flags on the command line: with ``--resume`` the crawl on the
     server decides the rest, as a crawl file does (:func:`concur.commands.resume.resumed`).
     """
-    from concur.cluster.frontier import FrontierSpec, RedisFrontier
+    from concur.cluster.frontier import FrontierSpec, RedisFrontier, require_client
     from concur.commands.resume import resumed, site_settings
 
+    require_client()  # before anything starts: the pip line, and nothing else
     assert args.plan is not None
     with _server(args) as url:
         spec = FrontierSpec(url, args.name, args.lease)
