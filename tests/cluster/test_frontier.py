@@ -185,7 +185,9 @@ def test_a_full_server_is_a_one_line_error_not_a_hang(spec: FrontierSpec) -> Non
         frontier.client.config_set("maxmemory", used)  # full: every write is refused
         worker = job(spec)
         t = time.monotonic()
-        with pytest.raises(FrontierUnavailable, match="refused: command not allowed when used memory") as caught:
+        with pytest.raises(
+            FrontierUnavailable, match="refused: command not allowed when used memory"
+        ) as caught:
             crawl([worker], pages=1000)
         assert time.monotonic() - t < 5 and "\n" not in str(caught.value)
         frontier.close()

@@ -231,3 +231,25 @@ def test_the_python_api_seeds_crawls_and_joins(valkey: EmbeddedValkey, site: Run
     assert late.records == ()
     with pytest.raises(concur.ConcurError, match="exists already"):
         concur.follow(site.url + "/", frontier=spec)
+
+
+def test_seed_and_leave_then_resume_on_a_server_of_ones_own(
+    valkey: EmbeddedValkey, site: RunningServer, tmp_path: Path
+) -> None:
+    name = f"cli{uuid.uuid4().hex[:8]}"
+    shared = ["--frontier", valkey.url, "--name", name]
+    hosts = [arg for host in HOSTS[1:] for arg in ("--domain", host)]
+    seed = _run("crawl", "--follow", site.url + "/", *hosts, *shared, "--workers", "0")
+    assert seed.returncode == 0, seed.stderr
+    assert f"concur worker --frontier {valkey.url} --name {name}" in seed.stderr
+    out = tmp_path / "all.jsonl"
+    run = _run("crawl", "--follow", "--resume", *shared, "--workers", "2", "--json",
+               "--no-progress", "-o", str(out))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    from concur.records import FetchRecord
+
+    records = [FetchRecord.from_dict(json.loads(line)) for line in out.read_text().splitlines()]
+    stats = site.get_json("/__site?stats=1")
+    assert ground_truth(site.get_json("/__site"), stats, records)["exact"]
+    again = _run("crawl", "--follow", "--resume", "--frontier", valkey.url, "--name", "nope")
+    assert again.returncode == 2 and "no such crawl" in again.stderr
