@@ -191,3 +191,24 @@ def test_a_full_server_is_a_one_line_error_not_a_hang(spec: FrontierSpec) -> Non
             crawl([worker], pages=1000)
         assert time.monotonic() - t < 5 and "\n" not in str(caught.value)
         frontier.close()
+
+
+def test_a_completion_during_a_round_trip_is_kept(spec: FrontierSpec) -> None:
+    """gevent's green threads share a job with no lock and switch inside a round trip."""
+    frontier = seed(spec)
+    worker = job(spec)
+    a, b = worker.next(0.0), worker.next(0.0)  # the two seeds
+    real = worker.frontier.exchange
+    inside: list[object] = []
+
+    def exchange(name: str, finished: list[str], want: int):  # another greenlet runs meanwhile
+        if finished and not inside:
+            worker.complete(b, answer(b.url, 5), 0.0)
+            inside.append(worker.next(0.0))  # no second round trip while one is under way
+        return real(name, finished, want)
+
+    worker.frontier.exchange = exchange  # type: ignore[method-assign]
+    worker.complete(a, answer(a.url, 5), 0.0)
+    crawl([worker], pages=5)
+    assert inside == [0.001]
+    assert len(urls_of(frontier)) == 10 and frontier.status()["records"] == 10

@@ -18,6 +18,10 @@ while held; a worker that dies loses them, and they go back to the queue (counte
 retries).  A completion that arrives after its lease went back is *stale*: it is dropped,
 and the URL's record comes from whoever fetched it next — exactly one record per URL.
 
+Under gevent the driver's green threads share this object without a lock (they switch
+only where they wait), and a round trip is such a place: the pending completions are
+taken out before it, and one round trip is under way at a time.
+
 When the server cannot be reached the worker keeps its completions, waits with growing
 backoff and tries again; after ``give_up`` seconds without the server it stops with a
 one-line :class:`~concur.cluster.frontier.FrontierUnavailable`.
@@ -135,6 +139,7 @@ class ClusterJob:
         self._started: dict[str, float] = {}
         self._pending: list[str] = []
         self._urgent = False
+        self._sending = False  # a round trip is under way (gevent: other greenlets run meanwhile)
         self._done = False
         self._active = 0
         self.peak_in_flight = 0
@@ -223,17 +228,22 @@ class ClusterJob:
 
     def _send(self, want: int, m: float) -> float | None:
         """Hand in what is finished and lease up to ``want``; a wait, or None if jobs came."""
-        pending = self._pending
+        if self._sending:  # a green thread is inside a round trip: its answer is near
+            return 0.001
+        pending, self._pending = self._pending, []
+        self._urgent = False
+        self._sending = True
         try:
             answer, stale = self.frontier.exchange(self.worker, pending, want)
         except FrontierUnavailable as exc:
+            self._pending = pending + self._pending  # kept, in order, for the next try
             return self._outage_wait(exc, m)
+        finally:
+            self._sending = False
         self._outage = None
         self._backoff = 0.05
         self.stats["round_trips"] += 1
         self.stats["stale"] += stale
-        self._pending = []
-        self._urgent = False
         what = answer[0]
         if what == b"jobs":
             self._clock = float(answer[1]) - time.monotonic()
