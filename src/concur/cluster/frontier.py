@@ -44,6 +44,7 @@ __all__ = [
 
 LEASE_S = 30.0  # a worker that is not heard from for this long loses what it leased
 MAX_LOSSES = 3  # leases of one URL that may expire before it is given up, with a record
+SEED_CHUNK = 5_000  # seeds per call of the seed script
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,7 @@ class RedisFrontier:
         from concur.crawl.urls import host_key, normalize
 
         options = plan.options
-        args: list[Any] = [
+        head: list[Any] = [
             self.prefix,
             "1" if resume else "0",
             options.per_host,
@@ -196,20 +197,25 @@ class RedisFrontier:
             json.dumps(config.to_dict()),
             json.dumps(extra or {}),
         ]
+        pairs: list[str] = []
         for seed in plan.seeds:
             url = normalize(seed, sort_query=options.sort_query)
             if url is None or scripts.SEP in url:
-                args += [seed, ""]
+                pairs += [seed, ""]
             else:
-                args += [url, host_key(url)]
-        (answer,) = self.run(("seed", args))
-        if answer == b"exists":
-            raise FileExistsError(
-                f"{self.where()} exists already: --resume continues it, --name starts another"
-            )
-        if answer == b"missing":
-            raise LookupError(f"{self.where()}: no such crawl to resume")
-        return int(answer)
+                pairs += [url, host_key(url)]
+        added = 0
+        for start in range(0, max(len(pairs), 1), SEED_CHUNK * 2):  # -i with a million URLs
+            (answer,) = self.run(("seed", [*head, *pairs[start : start + SEED_CHUNK * 2]]))
+            if answer == b"exists":
+                raise FileExistsError(
+                    f"{self.where()} exists already: --resume continues it, --name starts another"
+                )
+            if answer == b"missing":
+                raise LookupError(f"{self.where()}: no such crawl to resume")
+            added += int(answer)
+            head[1] = "2"  # more seeds for the crawl just created (or resumed)
+        return added
 
     def plan(self) -> tuple[CrawlPlan, CrawlConfig]:
         """The plan and config the crawl was seeded with (``LookupError``: no such crawl)."""
@@ -232,8 +238,11 @@ class RedisFrontier:
         config = CrawlConfig.from_dict(json.loads(got[1]))
         return SavedCrawl(plan, config, json.loads(got[2] or "{}"))
 
-    def exchange(self, worker: str, finished: Sequence[str], want: int) -> tuple[list[Any], int]:
-        """Hand in ``finished`` (JSON completions) and lease up to ``want`` jobs: one trip.
+    def exchange(
+        self, worker: str, finished: Sequence[Sequence[Any]], want: int
+    ) -> tuple[list[Any], int]:
+        """Hand in ``finished`` (completions, :mod:`~concur.cluster.scripts`' format) and
+        lease up to ``want`` jobs: one round trip.
 
         Returns the lease script's answer (``[b'jobs', now, host, entry, ...]``,
         ``[b'wait', seconds]``, ``[b'done']`` or ``[b'missing']``) and the number of
@@ -241,7 +250,10 @@ class RedisFrontier:
         """
         calls: list[tuple[str, Sequence[Any]]] = []
         if finished:
-            calls.append(("complete", [self.prefix, worker, *finished]))
+            flat = [self.prefix, worker]
+            for completion in finished:
+                flat += completion
+            calls.append(("complete", flat))
         calls.append(("lease", [self.prefix, worker, want, self.spec.lease, MAX_LOSSES]))
         replies = self.run(*calls)
         stale = int(replies[0]) if finished else 0

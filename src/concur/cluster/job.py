@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 
 from concur.attempt import Attempt
 from concur.cluster.frontier import FrontierSpec, FrontierUnavailable, RedisFrontier, record_json
-from concur.cluster.scripts import SEP
+from concur.cluster.scripts import RECORD, RETRY, ROBOTS, ROBOTS_AGAIN, SEP
 from concur.crawl.links import extract_links, is_html, looks_like_html
 from concur.crawl.robots import MAX_ROBOTS_REDIRECTS, RobotsPolicy, policy_for_response, robots_url
 from concur.crawl.scheduler import DISALLOWED
@@ -58,6 +58,7 @@ _PAUSE_STATUSES = frozenset({429, 503})
 _REACHABLE = (None, ErrorKind.HTTP, ErrorKind.TOO_LARGE)
 POLL_S = 0.05  # longest wait before asking the server again when nothing was ready
 GIVE_UP_S = 60.0  # seconds without the server before a worker stops
+_SENT_CACHE = 100_000  # links remembered as handed in (two generations of this many)
 
 
 class ClusterTask(NamedTuple):
@@ -137,7 +138,9 @@ class ClusterJob:
         self._ready: deque[ClusterTask] = deque()
         self._held: set[str] = set()
         self._started: dict[str, float] = {}
-        self._pending: list[str] = []
+        self._pending: list[list[Any]] = []  # completions not yet handed in
+        self._sent: set[str] = set()  # links handed in (see _fresh)
+        self._sent_old: set[str] = set()
         self._urgent = False
         self._sending = False  # a round trip is under way (gevent: other greenlets run meanwhile)
         self._done = False
@@ -196,10 +199,10 @@ class ClusterJob:
         self._active -= 1
         self._held.discard(task.lid)
         if task.kind == "r":
-            self._pending.append(json.dumps(self._robots_done(task, attempt)))
+            self._pending.append(self._robots_done(task, attempt))
             self._urgent = True
             return
-        self._pending.append(json.dumps(self._page_done(task, attempt)))
+        self._pending.append(self._page_done(task, attempt))
         if self._delayed(task.host):
             self._urgent = True  # the host's next start waits for this answer
 
@@ -237,13 +240,16 @@ class ClusterJob:
             answer, stale = self.frontier.exchange(self.worker, pending, want)
         except FrontierUnavailable as exc:
             self._pending = pending + self._pending  # kept, in order, for the next try
+            self._forget_sent()
             return self._outage_wait(exc, m)
         finally:
             self._sending = False
         self._outage = None
         self._backoff = 0.05
         self.stats["round_trips"] += 1
-        self.stats["stale"] += stale
+        if stale:
+            self.stats["stale"] += stale
+            self._forget_sent()
         what = answer[0]
         if what == b"jobs":
             self._clock = float(answer[1]) - time.monotonic()
@@ -302,7 +308,8 @@ class ClusterJob:
             return task.first
         return started if started is not None else self._now()
 
-    def _page_done(self, task: ClusterTask, page: Attempt) -> dict[str, Any]:
+    def _page_done(self, task: ClusterTask, page: Attempt) -> list[Any]:
+        """The completion of a page: its record and new links, or a retry."""
         status, error, detail = page.status, page.error, page.detail
         first = self._first(task)
         if error is None:
@@ -319,65 +326,80 @@ class ClusterJob:
                     pause = status in _PAUSE_STATUSES
                     if pause:
                         self._urgent = True
-                    return {
-                        "lid": task.lid,
-                        "host": task.host,
-                        "do": "retry",
-                        "wait": wait,
-                        "pause": int(pause),
-                        "entry": _entry(task, task.attempt + 1, first),
-                    }
+                    entry = _entry(task, task.attempt + 1, first)
+                    return [task.lid, task.host, RETRY, wait, int(pause), entry]
             if error is ErrorKind.HTTP and not detail:
                 detail = f"HTTP {status}"
-        links: list[list[Any]] = []
+        links: list[str] = []  # url, origin, url, origin ...
         final = ""
         redirect = blocked = 0
+        depth, hops = task.depth + 1, 0
         if error is None and status is not None:
             if status in _REDIRECTS:
-                final, why, link, blocked = self._redirect(task, page.location)
+                final, why, target, blocked = self._redirect(task, page.location)
                 detail = detail or why
-                if link:
-                    links.append(link)
+                if target:
+                    links = self._fresh([target])
                     redirect = 1
+                    depth, hops = task.depth, task.hops + 1  # a redirect keeps its depth
             elif 200 <= status < 300 and self.options.follow:
-                links, blocked = self._links(task, page)
+                found, blocked = self._links(task, page)
+                links = self._fresh(found)
         nbytes = page.nbytes or (len(page.body) if page.body is not None else 0)
         attempts = task.attempt + task.losses
         record = FetchRecord(
             task.id, task.url, status, nbytes, error, attempts, first, self._now(), detail, final
         )
         self._emit(record)
-        return {
-            "lid": task.lid,
-            "host": task.host,
-            "do": "record",
-            "record": record_json(record),
-            "error": int(error is not None),
-            "links": links,
-            "redirect": redirect,
-            "blocked": blocked,
-        }
+        error_flag = int(error is not None)
+        head = [task.lid, task.host, RECORD, record_json(record), error_flag, 0, redirect]
+        return [*head, blocked, depth, hops, len(links) // 2, *links]
 
-    def _redirect(self, task: ClusterTask, location: str | None) -> tuple[str, str, list[Any], int]:
-        """(target, a note for the record, the target as a link to admit, blocked)."""
+    def _fresh(self, urls: list[str]) -> list[str]:
+        """``urls`` this worker has not handed in before, each with its origin, flat.
+
+        Pages repeat their links (menus, footers): the server would find each repeat in
+        its ``seen`` set anyway, but every one it is sent costs it a ``SADD`` and the
+        round trip its bytes.  A URL handed in once was admitted then, or never will be
+        (the page limit only fills up), so two generations of this many are remembered.
+        """
+        sent, old = self._sent, self._sent_old
+        out: list[str] = []
+        for url in urls:
+            if url in sent or url in old:
+                continue
+            sent.add(url)
+            out += (url, host_key(url))
+        if len(sent) >= _SENT_CACHE:
+            self._sent_old, self._sent = sent, set()
+        return out
+
+    def _forget_sent(self) -> None:
+        """After a stale completion or an outage, links handed in may not have been
+        admitted (dropped with the completion, or lost with the server's last second)."""
+        self._sent.clear()
+        self._sent_old.clear()
+
+    def _redirect(self, task: ClusterTask, location: str | None) -> tuple[str, str, str, int]:
+        """(target, a note for the record, the target to admit or "", blocked)."""
         if not location:
-            return "", "redirect without a Location", [], 0
+            return "", "redirect without a Location", "", 0
         target = join(task.url, location, sort_query=self.options.sort_query)
         if target is None or SEP in target:
-            return "", f"redirect to an unusable Location: {location[:200]}", [], 0
+            return "", f"redirect to an unusable Location: {location[:200]}", "", 0
         if target == task.url:
-            return target, "redirect to itself", [], 0
+            return target, "redirect to itself", "", 0
         if task.hops >= self.config.max_redirects:
             limit = self.config.max_redirects
-            return target, f"redirect not followed: more than {limit} in a row", [], 0
+            return target, f"redirect not followed: more than {limit} in a row", "", 0
         if not self.config.allow_private and (jump := private_jump(task.url, target)):
-            return target, f"redirect {jump}", [], 1
+            return target, f"redirect {jump}", "", 1
         if self.scope.reason(target, task.depth) is not None:
-            return target, "", [], 0
-        return target, "", [target, host_key(target), task.depth, task.hops + 1], 0
+            return target, "", "", 0
+        return target, "", target, 0
 
-    def _links(self, task: ClusterTask, page: Attempt) -> tuple[list[list[Any]], int]:
-        """The in-scope links of a fetched HTML page, as [url, origin, depth, hops]."""
+    def _links(self, task: ClusterTask, page: Attempt) -> tuple[list[str], int]:
+        """The in-scope links of a fetched HTML page, and how many were blocked."""
         max_depth = self.scope.max_depth
         body = page.body
         if (max_depth is not None and task.depth >= max_depth) or not body:
@@ -400,7 +422,7 @@ class ClusterJob:
             public = [u for u in kept if private_jump(task.url, u) is None]
             blocked = len(kept) - len(public)
             kept = public
-        return [[u, host_key(u), depth, 0] for u in kept], blocked
+        return kept, blocked
 
     def _emit(self, record: FetchRecord) -> None:
         self.records.append(record)
@@ -410,11 +432,12 @@ class ClusterJob:
 
     # -- robots.txt ----------------------------------------------------------------------
 
-    def _robots_done(self, task: ClusterTask, page: Attempt) -> dict[str, Any]:
+    def _robots_done(self, task: ClusterTask, page: Attempt) -> list[Any]:
+        """The completion of a robots.txt: its verdict, or another try (where, when)."""
         options = self.options
         status = page.status
         reachable = page.error in _REACHABLE and status is not None
-        base = {"lid": task.lid, "host": task.host}
+        base = [task.lid, task.host]
         if (
             reachable
             and status in _REDIRECTS
@@ -423,28 +446,14 @@ class ClusterJob:
         ):
             target = join(task.url, page.location)
             if target is not None:
-                return {
-                    **base,
-                    "do": "robots_again",
-                    "url": target,
-                    "hops": task.hops + 1,
-                    "fail": task.attempt,
-                    "wait": 0,
-                }
+                return [*base, ROBOTS_AGAIN, target, task.hops + 1, task.attempt, 0]
         policy = policy_for_response(status, page.body, reachable=reachable)
         if policy is None:
             if task.attempt < options.robots_retries:
                 told = parse_retry_after(page.retry_after) or 0.0
                 wait = options.robots_backoff * 2**task.attempt
                 wait = min(max(wait, told), self.config.max_backoff)
-                return {
-                    **base,
-                    "do": "robots_again",
-                    "url": "",
-                    "hops": 0,
-                    "fail": task.attempt + 1,
-                    "wait": wait,
-                }
+                return [*base, ROBOTS_AGAIN, "", 0, task.attempt + 1, wait]
             why = f"HTTP {status}" if reachable else (page.error or "no answer")
             verdict: dict[str, Any] = {
                 "unreachable": f"robots.txt unreachable ({why}): host skipped"
@@ -455,7 +464,7 @@ class ClusterJob:
         self._policies[task.host] = policy
         asked = policy.crawl_delay(self.config.user_agent) or 0.0
         delay = max(options.delay, min(asked, options.max_crawl_delay))
-        return {**base, "do": "robots", "verdict": json.dumps(verdict), "delay": delay}
+        return [*base, ROBOTS, json.dumps(verdict), delay]
 
     def _policy(self, host: str) -> RobotsPolicy | None:
         policy = self._policies.get(host)
@@ -501,15 +510,6 @@ class ClusterJob:
         )
         self._emit(record)
         self._pending.append(
-            json.dumps(
-                {
-                    "lid": task.lid,
-                    "host": task.host,
-                    "do": "record",
-                    "record": record_json(record),
-                    "error": 1,
-                    "disallowed": 1,
-                }
-            )
+            [task.lid, task.host, RECORD, record_json(record), 1, 1, 0, 0, 0, 0, 0]
         )
         return True

@@ -11,6 +11,7 @@ Keys, all under one prefix ``concur:{NAME}:`` (the braces keep a crawl's keys in
 hash slot):
 
 ``meta``      hash: the plan and config (JSON), ``state`` (running/done), counters
+``hosts``     set: every origin the crawl has met
 ``seen``      set: every URL ever admitted (de-duplication)
 ``q:HOST``    list: the queued jobs of one origin (see *entries*)
 ``h:HOST``    hash: the origin's politeness: ``busy`` (leased now), ``next`` (no start
@@ -22,6 +23,13 @@ hash slot):
 ``robots``    hash: origin -> its robots.txt verdict (JSON), read by every worker
 ``workers``   hash: worker id -> when it was last heard from (server time)
 
+What makes them cheap (the frontier's ceiling is Lua's own time, not the commands'):
+counters, records and lease bookkeeping are gathered in Lua tables and written once
+per call; a host's readiness is worked out once per call however many of its URLs
+moved; a lease takes a host's jobs with one ``LPOP key count``.  Hosts wait in
+``ready`` in the order they became ready (the score is when, or their ``next`` if
+later), so leases go round the hosts instead of draining the first one.
+
 An entry (a queued job) is one string of fields separated by ``\\x1f``: kind (``p``),
 id, depth, hops, attempt, losses (leases that expired), start of its first attempt
 (seconds since the crawl began; empty before), URL.
@@ -31,20 +39,39 @@ from __future__ import annotations
 
 __all__ = ["COMPLETE", "LEASE", "RENEW", "SEED", "SEP"]
 
+# What a completion is, as the COMPLETE script reads it from its arguments: an action
+# letter after the lease id and the host, then that action's fields (flat arguments
+# rather than JSON: decoding JSON in Lua cost a fifth of the script's time).
+RECORD = "R"  # record, error 0/1, disallowed 0/1, redirect 0/1, blocked, depth, hops, n, links
+RETRY = "T"  # wait, pause 0/1, the entry to queue again
+ROBOTS = "B"  # verdict (JSON), delay
+ROBOTS_AGAIN = "A"  # url ('' = the default), hops, failures, wait
+
 SEP = "\x1f"
 
 _PRELUDE = r"""
 local P = ARGV[1]
 local SEP = '\31'
 local meta = P .. 'meta'
+local ready = P .. 'ready'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local conf = redis.call('HMGET', meta, 'per_host', 'delay', 'obey', 'max_pages', 't0')
+local conf = redis.call('HMGET', meta, 'per_host', 'delay', 'obey', 'max_pages', 't0', 'admitted')
 local per_host = tonumber(conf[1]) or 2
 local default_delay = tonumber(conf[2]) or 0
 local obey = conf[3] == '1'
 local max_pages = tonumber(conf[4]) or -1
 local t0 = tonumber(conf[5]) or now
+local admitted = tonumber(conf[6]) or 0
+
+local counts = {}  -- meta counters: added up here, written once (flush)
+local dirty = {}  -- hosts whose readiness may have changed
+local known = {}  -- hosts whose hash exists
+local records = {}
+
+local function count(name, n)
+  counts[name] = (counts[name] or 0) + n
+end
 
 local function split(s)
   local out = {}
@@ -57,6 +84,13 @@ local function split(s)
   end
 end
 
+local function push(key, values)  -- RPUSH/ZADD/HSET ... with many arguments, in chunks
+  for i = 1, #values, 4000 do
+    redis.call(key[1], key[2], unpack(values, i, math.min(i + 3999, #values)))
+  end
+end
+
+-- in `ready` if it has work and a free slot: by when it became ready, or its `next`
 local function arm(host)
   local h = P .. 'h:' .. host
   local v = redis.call('HMGET', h, 'busy', 'next', 'delay', 'robots')
@@ -64,10 +98,17 @@ local function arm(host)
   local limit = per_host
   if (tonumber(v[3]) or 0) > 0 then limit = 1 end
   if busy >= limit or v[4] == '1' or redis.call('LLEN', P .. 'q:' .. host) == 0 then
-    redis.call('ZREM', P .. 'ready', host)
-  else
-    redis.call('ZADD', P .. 'ready', tonumber(v[2]) or 0, host)
+    redis.call('ZREM', ready, host)
+    return
   end
+  local when = tonumber(v[2]) or 0
+  local queued = tonumber(redis.call('ZSCORE', ready, host))
+  if queued == nil then
+    if when < now then when = now end
+  elseif queued > when then
+    when = queued
+  end
+  redis.call('ZADD', ready, when, host)
 end
 
 local function later(host, when)
@@ -78,50 +119,65 @@ local function later(host, when)
 end
 
 local function finish(record, is_error, disallowed)
-  redis.call('RPUSH', P .. 'records', record)
-  redis.call('HINCRBY', meta, 'records', 1)
-  redis.call('HINCRBY', meta, 'open', -1)
-  if is_error then redis.call('HINCRBY', meta, 'errors', 1) end
-  if disallowed then redis.call('HINCRBY', meta, 'disallowed', 1) end
+  records[#records + 1] = record
+  count('records', 1)
+  count('open', -1)
+  if is_error then count('errors', 1) end
+  if disallowed then count('disallowed', 1) end
 end
 
 local function admit(url, host, depth, hops)
-  if max_pages >= 0 and (tonumber(redis.call('HGET', meta, 'admitted')) or 0) >= max_pages then
-    return 0
-  end
+  if max_pages >= 0 and admitted >= max_pages then return 0 end
   if redis.call('SADD', P .. 'seen', url) == 0 then return 0 end
-  local id = redis.call('HINCRBY', meta, 'admitted', 1) - 1
-  redis.call('HINCRBY', meta, 'open', 1)
-  local h = P .. 'h:' .. host
-  if redis.call('EXISTS', h) == 0 then
-    local robots = '2'
-    if obey then robots = '0' end
-    redis.call('HSET', h, 'busy', 0, 'next', 0, 'delay', tostring(default_delay), 'robots', robots)
-    redis.call('HINCRBY', meta, 'hosts', 1)
+  local id = admitted
+  admitted = admitted + 1
+  count('admitted', 1)
+  count('open', 1)
+  if not known[host] then
+    local h = P .. 'h:' .. host
+    if redis.call('EXISTS', h) == 0 then
+      local robots = '2'
+      if obey then robots = '0' end
+      redis.call('HSET', h, 'busy', 0, 'next', 0, 'delay', tostring(default_delay),
+        'robots', robots)
+      redis.call('SADD', P .. 'hosts', host)
+      count('hosts', 1)
+    end
+    known[host] = true
   end
   redis.call('RPUSH', P .. 'q:' .. host,
     table.concat({'p', id, depth, hops, '1', '0', '', url}, SEP))
-  arm(host)
+  dirty[host] = true
   return 1
+end
+
+local function flush()
+  for host in pairs(dirty) do arm(host) end
+  push({'RPUSH', P .. 'records'}, records)
+  for name, n in pairs(counts) do
+    if n ~= 0 then redis.call('HINCRBY', meta, name, n) end
+  end
 end
 """
 
 SEED = (
     _PRELUDE
     + r"""
--- ARGV: prefix, resume (1/0), per_host, delay, obey, max_pages, plan, config, extra,
+-- ARGV: prefix, mode ('0' a new crawl, '1' resume one, '2' more seeds for the new one),
+--       per_host, delay, obey, max_pages, plan, config, extra,
 --       then url, host pairs (host '' for a seed that is not an http(s) URL)
 local exists = redis.call('EXISTS', meta) == 1
-if exists and ARGV[2] ~= '1' then return 'exists' end
+local mode = ARGV[2]
+if exists and mode == '0' then return 'exists' end
 if not exists then
-  if ARGV[2] == '1' then return 'missing' end
+  if mode ~= '0' then return 'missing' end
   redis.call('HSET', meta, 'state', 'running', 'per_host', ARGV[3], 'delay', ARGV[4],
     'obey', ARGV[5], 'max_pages', ARGV[6], 'plan', ARGV[7], 'config', ARGV[8],
     'extra', ARGV[9], 't0', tostring(now), 'admitted', 0, 'open', 0, 'records', 0, 'errors', 0)
   redis.call('SADD', 'concur:crawls', P)
   per_host = tonumber(ARGV[3]); default_delay = tonumber(ARGV[4]); obey = ARGV[5] == '1'
-  max_pages = tonumber(ARGV[6]); t0 = now
-else
+  max_pages = tonumber(ARGV[6]); t0 = now; admitted = 0
+elseif mode == '1' then
   redis.call('HSET', meta, 'state', 'running')
 end
 local added = 0
@@ -129,8 +185,10 @@ for i = 10, #ARGV, 2 do
   local url, host = ARGV[i], ARGV[i + 1]
   if host == '' then
     if redis.call('SADD', P .. 'seen', url) == 1 then
-      local id = redis.call('HINCRBY', meta, 'admitted', 1) - 1
-      redis.call('HINCRBY', meta, 'open', 1)
+      local id = admitted
+      admitted = admitted + 1
+      count('admitted', 1)
+      count('open', 1)
       finish(cjson.encode({id, url, cjson.null, 0, 'invalid_url', 0, 0, 0,
         'not an http(s) URL', ''}), true, false)
     end
@@ -138,6 +196,7 @@ for i = 10, #ARGV, 2 do
     added = added + admit(url, host, 0, 0)
   end
 end
+flush()
 return tostring(added)
 """
 )
@@ -154,81 +213,114 @@ local worker = ARGV[2]
 local want = tonumber(ARGV[3])
 local deadline = now + tonumber(ARGV[4])
 local max_losses = tonumber(ARGV[5])
-local leases, leased, ready = P .. 'leases', P .. 'leased', P .. 'ready'
+local leases, leased = P .. 'leases', P .. 'leased'
 redis.call('HSET', P .. 'workers', worker, tostring(now))
 
 -- leases of workers that went silent: back to the queue (counted as retries)
-for _, lid in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 256)) do
-  local v = redis.call('HGET', leased, lid)
-  redis.call('ZREM', leases, lid)
-  redis.call('HDEL', leased, lid)
-  if v then
-    local f = split(v)  -- holder, host, then the entry's fields
-    local host = f[2]
-    redis.call('HINCRBY', P .. 'h:' .. host, 'busy', -1)
-    redis.call('HINCRBY', meta, 'expired', 1)
-    if f[3] == 'r' then
-      redis.call('HSET', P .. 'h:' .. host, 'robots', '0')
-    else
-      local losses = tonumber(f[8]) + 1
-      if losses > max_losses then
-        local start = tonumber(f[9]) or (now - t0)
-        finish(cjson.encode({tonumber(f[4]), f[10], cjson.null, 0, 'other',
-          tonumber(f[7]) - 1 + losses, start, now - t0,
-          'lost: ' .. losses .. ' workers stopped answering while they held it', ''}), true, false)
+local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 256)
+if #expired > 0 then
+  local held = redis.call('HMGET', leased, unpack(expired))
+  redis.call('ZREM', leases, unpack(expired))
+  redis.call('HDEL', leased, unpack(expired))
+  for k = 1, #expired do
+    local v = held[k]
+    if v then
+      local f = split(v)  -- holder, host, then the entry's fields
+      local host = f[2]
+      redis.call('HINCRBY', P .. 'h:' .. host, 'busy', -1)
+      count('expired', 1)
+      if f[3] == 'r' then
+        redis.call('HSET', P .. 'h:' .. host, 'robots', '0')
       else
-        redis.call('LPUSH', P .. 'q:' .. host, table.concat({'p', f[4], f[5], f[6], f[7],
-          tostring(losses), f[9], f[10]}, SEP))
-        redis.call('HINCRBY', meta, 'retries', 1)
+        local losses = tonumber(f[8]) + 1
+        if losses > max_losses then
+          local start = tonumber(f[9]) or (now - t0)
+          finish(cjson.encode({tonumber(f[4]), f[10], cjson.null, 0, 'other',
+            tonumber(f[7]) - 1 + losses, start, now - t0,
+            'lost: ' .. losses .. ' workers stopped answering while they held it', ''}),
+            true, false)
+        else
+          redis.call('LPUSH', P .. 'q:' .. host, table.concat({'p', f[4], f[5], f[6], f[7],
+            tostring(losses), f[9], f[10]}, SEP))
+          count('retries', 1)
+        end
       end
+      dirty[host] = true
     end
-    arm(host)
   end
 end
 
 -- retries whose wait is over
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 256)) do
-  redis.call('ZREM', P .. 'delayed', m)
-  local i = string.find(m, SEP, 1, true)
-  local host = string.sub(m, 1, i - 1)
-  redis.call('LPUSH', P .. 'q:' .. host, string.sub(m, i + 1))
-  arm(host)
+local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 256)
+if #due > 0 then
+  redis.call('ZREM', P .. 'delayed', unpack(due))
+  for _, m in ipairs(due) do
+    local i = string.find(m, SEP, 1, true)
+    local host = string.sub(m, 1, i - 1)
+    redis.call('LPUSH', P .. 'q:' .. host, string.sub(m, i + 1))
+    dirty[host] = true
+  end
 end
+for host in pairs(dirty) do arm(host) end
+dirty = {}
 
 local out = {'jobs', tostring(now - t0)}
-while #out - 2 < want * 2 do
+local got = 0
+local deadlines, holders = {}, {}
+while got < want do
   local top = redis.call('ZRANGE', ready, 0, 0, 'WITHSCORES')
   if #top == 0 or tonumber(top[2]) > now then break end
   local host = top[1]
+  redis.call('ZREM', ready, host)  -- re-armed below: behind the hosts that waited longer
   local h = P .. 'h:' .. host
-  local v = redis.call('HMGET', h, 'robots', 'delay', 'rurl', 'rhops', 'rfail')
-  local entry, lid
+  local v = redis.call('HMGET', h, 'robots', 'delay', 'busy', 'rurl', 'rhops', 'rfail')
+  local delay = tonumber(v[2]) or 0
+  local taken = 0
   if v[1] == '0' then
-    lid = 'r:' .. host
-    entry = table.concat({'r', lid, v[3] or '', v[4] or '0', v[5] or '0'}, SEP)
+    local lid = 'r:' .. host
+    local entry = table.concat({'r', lid, v[4] or '', v[5] or '0', v[6] or '0'}, SEP)
     redis.call('HSET', h, 'robots', '1')
-    redis.call('HINCRBY', meta, 'robots_fetches', 1)
-  else
-    entry = redis.call('LPOP', P .. 'q:' .. host)
-    if entry then
-      local j = string.find(entry, SEP, 3, true)
-      lid = string.sub(entry, 3, j - 1)
-    end
-  end
-  if entry then
-    redis.call('HINCRBY', h, 'busy', 1)
-    local delay = tonumber(v[2]) or 0
-    if delay > 0 then later(host, now + delay) end
-    redis.call('ZADD', leases, deadline, lid)
-    redis.call('HSET', leased, lid, worker .. SEP .. host .. SEP .. entry)
+    count('robots_fetches', 1)
+    deadlines[#deadlines + 1] = deadline
+    deadlines[#deadlines + 1] = lid
+    holders[#holders + 1] = lid
+    holders[#holders + 1] = worker .. SEP .. host .. SEP .. entry
     out[#out + 1] = host
     out[#out + 1] = entry
-    arm(host)
+    taken = 1
   else
-    redis.call('ZREM', ready, host)
+    local limit = per_host
+    if delay > 0 then limit = 1 end
+    local n = math.min(want - got, limit - (tonumber(v[3]) or 0))
+    local entries = n > 0 and redis.call('LPOP', P .. 'q:' .. host, n)
+    if entries then
+      for _, entry in ipairs(entries) do
+        local j = string.find(entry, SEP, 3, true)
+        local lid = string.sub(entry, 3, j - 1)
+        deadlines[#deadlines + 1] = deadline
+        deadlines[#deadlines + 1] = lid
+        holders[#holders + 1] = lid
+        holders[#holders + 1] = worker .. SEP .. host .. SEP .. entry
+        out[#out + 1] = host
+        out[#out + 1] = entry
+      end
+      taken = #entries
+    end
   end
+  if taken > 0 then
+    redis.call('HINCRBY', h, 'busy', taken)
+    if delay > 0 then later(host, now + delay) end
+    got = got + taken
+  end
+  arm(host)
 end
-if #out > 2 then return out end
+if got > 0 then
+  push({'ZADD', leases}, deadlines)
+  push({'HSET', leased}, holders)
+  flush()
+  return out
+end
+flush()
 
 if (tonumber(redis.call('HGET', meta, 'open')) or 0) <= 0 and redis.call('ZCARD', leases) == 0 then
   redis.call('HSET', meta, 'state', 'done', 'done_at', tostring(now))
@@ -246,47 +338,70 @@ return {'wait', tostring(math.max(wake, 0))}
 COMPLETE = (
     _PRELUDE
     + r"""
--- ARGV: prefix, worker, then one JSON object per finished lease:
---   {lid, host, do = 'record'|'retry'|'robots'|'robots_again', ...} (see concur.cluster.job)
+-- ARGV: prefix, worker, then each finished lease: its id, host, an action letter and
+-- that action's fields (concur.cluster.scripts.RECORD, RETRY, ROBOTS, ROBOTS_AGAIN)
 -- returns the number of completions that were stale (their lease had expired)
 local worker = ARGV[2]
+local mine = worker .. SEP
 local stale = 0
-for i = 3, #ARGV do
-  local c = cjson.decode(ARGV[i])
-  local v = redis.call('HGET', P .. 'leased', c.lid)
-  if not v or string.sub(v, 1, #worker + 1) ~= worker .. SEP then
+local released = {}
+local busy = {}
+local delays = {}
+local i = 3
+while i <= #ARGV do
+  local lid, host, act = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local nxt
+  if act == 'R' then
+    nxt = i + 11 + 2 * tonumber(ARGV[i + 10])
+  elseif act == 'T' then
+    nxt = i + 6
+  elseif act == 'B' then
+    nxt = i + 5
+  else
+    nxt = i + 7
+  end
+  local v = redis.call('HGET', P .. 'leased', lid)
+  if not v or string.sub(v, 1, #mine) ~= mine then
     stale = stale + 1
   else
-    redis.call('HDEL', P .. 'leased', c.lid)
-    redis.call('ZREM', P .. 'leases', c.lid)
-    local host = c.host
-    local h = P .. 'h:' .. host
-    redis.call('HINCRBY', h, 'busy', -1)
-    local act = c['do']
-    if act == 'record' then
-      finish(c.record, c.error == 1, c.disallowed == 1)
+    released[#released + 1] = lid
+    busy[host] = (busy[host] or 0) - 1
+    dirty[host] = true
+    if act == 'R' then
+      finish(ARGV[i + 3], ARGV[i + 4] == '1', ARGV[i + 5] == '1')
+      local depth, hops = ARGV[i + 8], ARGV[i + 9]
       local added = 0
-      for _, l in ipairs(c.links or {}) do
-        added = added + admit(l[1], l[2], l[3], l[4])
+      for k = i + 11, nxt - 1, 2 do
+        added = added + admit(ARGV[k], ARGV[k + 1], depth, hops)
       end
-      if c.redirect == 1 and added > 0 then redis.call('HINCRBY', meta, 'redirects', 1) end
-      if (c.blocked or 0) > 0 then redis.call('HINCRBY', meta, 'blocked', c.blocked) end
-    elseif act == 'retry' then
-      redis.call('ZADD', P .. 'delayed', now + c.wait, host .. SEP .. c.entry)
-      redis.call('HINCRBY', meta, 'retries', 1)
-      if c.pause == 1 then later(host, now + c.wait) end
-    elseif act == 'robots' then
-      redis.call('HSET', P .. 'robots', host, c.verdict)
-      redis.call('HSET', h, 'robots', '2', 'delay', tostring(c.delay))
+      if ARGV[i + 6] == '1' and added > 0 then count('redirects', 1) end
+      count('blocked', tonumber(ARGV[i + 7]))
+    elseif act == 'T' then
+      redis.call('ZADD', P .. 'delayed', now + tonumber(ARGV[i + 3]), host .. SEP .. ARGV[i + 5])
+      count('retries', 1)
+      if ARGV[i + 4] == '1' then later(host, now + tonumber(ARGV[i + 3])) end
+    elseif act == 'B' then
+      redis.call('HSET', P .. 'robots', host, ARGV[i + 3])
+      redis.call('HSET', P .. 'h:' .. host, 'robots', '2', 'delay', ARGV[i + 4])
+      delays[host] = tonumber(ARGV[i + 4])
     else  -- robots_again: it redirected, or could not be reached (a wait before the next try)
-      redis.call('HSET', h, 'robots', '0', 'rurl', c.url, 'rhops', c.hops, 'rfail', c.fail)
-      later(host, now + c.wait)
+      redis.call('HSET', P .. 'h:' .. host, 'robots', '0', 'rurl', ARGV[i + 3],
+        'rhops', ARGV[i + 4], 'rfail', ARGV[i + 5])
+      later(host, now + tonumber(ARGV[i + 6]))
     end
-    local delay = tonumber(redis.call('HGET', h, 'delay')) or 0
-    if delay > 0 then later(host, now + delay) end  -- the delay counts from the answer
-    arm(host)
   end
+  i = nxt
 end
+if #released > 0 then
+  redis.call('HDEL', P .. 'leased', unpack(released))
+  redis.call('ZREM', P .. 'leases', unpack(released))
+end
+for host, n in pairs(busy) do
+  redis.call('HINCRBY', P .. 'h:' .. host, 'busy', n)
+  local delay = delays[host] or tonumber(redis.call('HGET', P .. 'h:' .. host, 'delay')) or 0
+  if delay > 0 then later(host, now + delay) end  -- the delay counts from the answer
+end
+flush()
 redis.call('HSET', P .. 'workers', worker, tostring(now))
 return stale
 """
