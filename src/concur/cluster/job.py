@@ -399,7 +399,10 @@ class ClusterJob:
         return target, "", target, 0
 
     def _links(self, task: ClusterTask, page: Attempt) -> tuple[list[str], int]:
-        """The in-scope links of a fetched HTML page, and how many were blocked."""
+        """The new in-scope links of a fetched HTML page, and how many were blocked.
+
+        "New" to this worker (:meth:`_fresh`): the checks below cost more than the
+        look-up, and most of a page's links were on the pages before it."""
         max_depth = self.scope.max_depth
         body = page.body
         if (max_depth is not None and task.depth >= max_depth) or not body:
@@ -414,9 +417,14 @@ class ClusterJob:
             respect_nofollow=self.options.respect_nofollow,
             sort_query=self.options.sort_query,
         )
+        sent, old = self._sent, self._sent_old
         depth = task.depth + 1
         reason = self.scope.reason
-        kept = [u for u in found if reason(u, depth) is None and SEP not in u]
+        kept = [
+            u
+            for u in found
+            if u not in sent and u not in old and reason(u, depth) is None and SEP not in u
+        ]
         blocked = 0
         if kept and not self.config.allow_private:
             public = [u for u in kept if private_jump(task.url, u) is None]
