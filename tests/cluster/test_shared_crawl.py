@@ -253,3 +253,22 @@ def test_seed_and_leave_then_resume_on_a_server_of_ones_own(
     assert ground_truth(site.get_json("/__site"), stats, records)["exact"]
     again = _run("crawl", "--follow", "--resume", "--frontier", valkey.url, "--name", "nope")
     assert again.returncode == 2 and "no such crawl" in again.stderr
+
+
+def test_sigterm_keeps_the_crawl_and_says_how_to_continue(tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    argv = ["crawl", "--site", "--pages", "300", "--delay", "20", "--workers", "2", "--db", str(db),
+            "--no-progress"]  # fmt: skip
+    run = subprocess.Popen(
+        [sys.executable, "-m", "concur", *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    time.sleep(3.0)
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=30)
+    assert run.returncode == 143, stderr
+    assert f"--db {db} --resume --impl asyncio --workers 2" in stderr
+    resumed = _run("crawl", "--site", "--workers", "2", "--db", str(db), "--resume", "--json",
+                   "--no-progress")  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout.strip().splitlines()[-1])["ground_truth"]["exact"]

@@ -328,11 +328,16 @@ class RedisFrontier:
         pipe.zcard(self.key("leases"))
         pipe.zcard(self.key("delayed"))
         pipe.llen(self.key("records"))
-        hosts = [h.decode() for h in self.call(client.zrange, self.key("ready"), 0, -1)]
+        pipe.zcard(self.key("ready"))
         counts = self.call(pipe.execute)
+        hosts = sorted(h.decode() for h in self.call(client.smembers, self.key("hosts")))
         per_host: dict[str, int] = {}
-        for host in self._hosts():
-            per_host[host] = int(self.call(client.llen, self.key("q:" + host)))
+        for i in range(0, len(hosts), 1000):  # one round trip per thousand hosts
+            chunk = hosts[i : i + 1000]
+            pipe = client.pipeline(transaction=False)
+            for host in chunk:
+                pipe.llen(self.key("q:" + host))
+            per_host.update(zip(chunk, self.call(pipe.execute), strict=True))
         records = counts[2]
         elapsed = max(end - t0, 1e-9)
         ints = (
@@ -356,18 +361,13 @@ class RedisFrontier:
             "queued": sum(per_host.values()),
             "leased": counts[0],
             "waiting_retry": counts[1],
-            "hosts_ready": len(hosts),
+            "hosts_ready": counts[3],
             "queued_per_host": per_host,
             "workers_alive": alive,
             "elapsed_s": round(elapsed, 3),
             "records_per_s": round(records / elapsed, 1),
             "memory_bytes": int(self.call(client.info, "memory").get("used_memory", 0)),
         }
-
-    def _hosts(self) -> list[str]:
-        prefix = self.key("h:")
-        found = self.call(lambda: list(self.client.scan_iter(match=prefix + "*", count=1000)))
-        return sorted(k.decode()[len(prefix) :] for k in found)
 
     def delete(self) -> int:
         """Remove the crawl from the server: every key of it.  How many keys went."""

@@ -10,6 +10,7 @@ record on the server, the workers' CPU together, and with ``--site`` the ground 
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from concur.commands import follow
+from concur.commands import follow, interrupt
 from concur.commands.args import UsageError
 from concur.commands.crawl_args import CrawlArgs, with_seeds
 from concur.commands.output import report, write_jsonl
@@ -86,8 +87,14 @@ def _crawl(args: CrawlArgs, frontier: Any, server: Any) -> int:
             file=sys.stderr,
         )
     show = args.progress and not args.json and sys.stderr.isatty()
-    with shared_progress(f"{args.impl} ×{n}", show, frontier.counters) as poll:
-        workers = run_workers([argv] * n, poll=poll)
+    try:
+        with shared_progress(f"{args.impl} ×{n}", show, frontier.counters) as poll:
+            workers = run_workers([argv] * n, poll=poll)
+    except KeyboardInterrupt as stop:  # the workers hand in what they finished, and stop
+        again = _resume_command(args)
+        where = f"; continue it with: {again}" if again else " (it was on a private server)"
+        print(f"concur: interrupted: the crawl is kept{where}", file=sys.stderr)
+        return interrupt.exit_status(stop)
     status = frontier.status()
     records = list(frontier.records())
     if status["state"] != "done":
@@ -158,6 +165,17 @@ def _render(summary: dict[str, Any]) -> str:
         f"{s['round_trips_per_record']:.2f} round trips a record   "
         f"{s['leases_expired']} leases expired   server CPU {s['server_cpu_s']:.2f} s"
     )
+
+
+def _resume_command(args: CrawlArgs) -> str | None:
+    """The command line that continues this shared crawl (None: its server is gone)."""
+    if args.frontier is None:
+        command = interrupt.resume_command(args)  # --db FILE: the server's data beside it
+        return None if command is None else f"{command} --workers {args.workers}"
+    argv = ["concur", "crawl", "--site" if args.mode == "site" else "--follow", "--resume"]
+    argv += ["--frontier", _shown(args.frontier), "--name", args.name, "--impl", args.impl]
+    argv += ["--workers", str(args.workers if args.workers is not None else 1)]
+    return shlex.join(argv)
 
 
 def _seeded(args: CrawlArgs, spec: Any) -> int:
