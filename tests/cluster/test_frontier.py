@@ -212,3 +212,19 @@ def test_a_completion_during_a_round_trip_is_kept(spec: FrontierSpec) -> None:
     crawl([worker], pages=5)
     assert inside == [0.001]
     assert len(urls_of(frontier)) == 10 and frontier.status()["records"] == 10
+
+
+def test_a_server_with_a_password(tmp_path) -> None:
+    with EmbeddedValkey() as server:
+        admin = RedisFrontier(FrontierSpec(server.url, "pw"))
+        admin.client.config_set("requirepass", "sekret")
+        admin.close()
+        spec = FrontierSpec(f"{server.url}?password=sekret", "pw")
+        frontier = seed(spec)
+        crawl([job(spec)], pages=5)
+        assert frontier.status()["records"] == 10
+        assert "sekret" not in frontier.where() and "password=***" in frontier.where()
+        wrong = RedisFrontier(FrontierSpec(f"{server.url}?password=nope", "pw"))
+        with pytest.raises(FrontierUnavailable, match="refused") as caught:
+            wrong.plan()
+        assert not caught.value.transient and "nope" not in str(caught.value)

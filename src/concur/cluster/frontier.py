@@ -21,6 +21,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
 
 from concur.cluster import scripts
 from concur.errors import FrontierUnavailable
@@ -39,6 +40,7 @@ __all__ = [
     "crawls",
     "record_from",
     "record_json",
+    "redact",
     "require_client",
 ]
 
@@ -107,6 +109,7 @@ class RedisFrontier:
         self.prefix = f"concur:{{{spec.name}}}:"
         self._errors = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
         self._response_error = redis.ResponseError
+        self._refused = (redis.exceptions.AuthenticationError, redis.exceptions.AuthorizationError)
         try:
             self.client: redis.Redis = redis.Redis.from_url(
                 spec.url, socket_timeout=10, socket_connect_timeout=5, retry_on_timeout=False
@@ -151,6 +154,9 @@ class RedisFrontier:
         """``fn(*args)``, its server errors turned into :class:`FrontierUnavailable`."""
         try:
             return fn(*args, **kwargs)
+        except self._refused as exc:  # a wrong password: waiting will not change it
+            why = f"frontier {self.where()} refused: {_one_line(exc)}"
+            raise FrontierUnavailable(why, transient=False) from None
         except self._errors as exc:
             raise FrontierUnavailable(f"frontier {self.where()}: {_one_line(exc)}") from None
         except self._no_script:
@@ -160,12 +166,8 @@ class RedisFrontier:
             raise FrontierUnavailable(why, transient=False) from None
 
     def where(self) -> str:
-        """The server, without its password."""
-        url = self.spec.url
-        if "@" in url:
-            scheme, _, rest = url.partition("://")
-            url = f"{scheme}://{rest.rpartition('@')[2]}"
-        return f"{url} (crawl {self.spec.name!r})"
+        """The server and the crawl's name, the password hidden (:func:`redact`)."""
+        return f"{redact(self.spec.url)} (crawl {self.spec.name!r})"
 
     # -- a crawl's life ----------------------------------------------------------------
 
@@ -379,6 +381,21 @@ class RedisFrontier:
 
     def close(self) -> None:
         self.client.close()
+
+
+def redact(url: str) -> str:
+    """``url`` with its password as ``***`` (in the address or a ``password=`` query):
+    said on a terminal, or kept in a log, it must not give the server away."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, _, host = netloc.rpartition("@")
+        name = user.partition(":")[0]
+        netloc = f"{name}:***@{host}"
+    query = "&".join(
+        f"{k}=***" if k == "password" else f"{k}={v}" for k, v in parse_qsl(parts.query)
+    )
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
 def require_client() -> None:

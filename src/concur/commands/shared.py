@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from concur.cluster.frontier import redact
 from concur.commands import follow, interrupt
 from concur.commands.args import UsageError
 from concur.commands.crawl_args import CrawlArgs, with_seeds
@@ -83,7 +84,7 @@ def _crawl(args: CrawlArgs, frontier: Any, server: Any) -> int:
     if not args.json:
         print(
             f"concur: {n} {args.impl} workers crawling {frontier.where()}; more may join with: "
-            f"concur worker --frontier {_shown(frontier.spec.url)} --name {args.name}",
+            f"concur worker --frontier {redact(frontier.spec.url)} --name {args.name}",
             file=sys.stderr,
         )
     show = args.progress and not args.json and sys.stderr.isatty()
@@ -173,15 +174,15 @@ def _resume_command(args: CrawlArgs) -> str | None:
         command = interrupt.resume_command(args)  # --db FILE: the server's data beside it
         return None if command is None else f"{command} --workers {args.workers}"
     argv = ["concur", "crawl", "--site" if args.mode == "site" else "--follow", "--resume"]
-    argv += ["--frontier", _shown(args.frontier), "--name", args.name, "--impl", args.impl]
+    argv += ["--frontier", redact(args.frontier), "--name", args.name, "--impl", args.impl]
     argv += ["--workers", str(args.workers if args.workers is not None else 1)]
     return shlex.join(argv)
 
 
 def _seeded(args: CrawlArgs, spec: Any) -> int:
     print(
-        f"concur: seeded crawl {spec.name!r} at {_shown(spec.url)}; join it with: "
-        f"concur worker --frontier {_shown(spec.url)} --name {spec.name} --impl {args.impl}",
+        f"concur: seeded crawl {spec.name!r} at {redact(spec.url)}; join it with: "
+        f"concur worker --frontier {redact(spec.url)} --name {spec.name} --impl {args.impl}",
         file=sys.stderr,
     )
     return 0
@@ -202,11 +203,3 @@ def _server(args: CrawlArgs) -> Iterator[str]:
         raise ConcurError(f"nothing to resume: no embedded server's data in {data}")
     with EmbeddedValkey(data) as server:
         yield server.url
-
-
-def _shown(url: str) -> str:
-    """``url`` without its password."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.rpartition('@')[2]}"
