@@ -59,6 +59,8 @@ class ServerConfig:
     max_names: int = 10_000  # timeline names kept; requests under further names are counted only
     max_identities: int = 1_000_000  # repeat counts kept (about 100 bytes each), then restarted
     max_bytes: int = 64 * 1024 * 1024  # largest /bytes/N or /drip body
+    request_log: int = 10_000  # requests kept for /__requests since the last reset; 0: none
+    request_log_bytes: int = 64 * 1024 * 1024  # their heads and bodies, at most
     workers: int = 1
     # The synthetic site (mockserver.site): P pages on hosts 127.0.0.1 ... 127.0.0.H, seeded by
     # ``seed``; 0 pages: no site.  The last host's robots.txt has the Crawl-delay (0: none).
@@ -86,8 +88,9 @@ class ServerConfig:
         for name in ("max_header_bytes", "max_pipeline", "max_names", "max_identities", "workers"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, getattr(self, name), "must be >= 1")
-        if self.max_bytes < 0:
-            raise ConfigError("max_bytes", self.max_bytes, "must be >= 0")
+        for name in ("max_bytes", "request_log", "request_log_bytes"):
+            if getattr(self, name) < 0:
+                raise ConfigError(name, getattr(self, name), "must be >= 0")
         reason = unsamplable(self.latency)
         if reason is not None:
             raise ConfigError("latency", str(self.latency), reason)

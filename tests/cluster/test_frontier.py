@@ -228,3 +228,18 @@ def test_a_server_with_a_password(tmp_path) -> None:
         with pytest.raises(FrontierUnavailable, match="refused") as caught:
             wrong.plan()
         assert not caught.value.transient and "nope" not in str(caught.value)
+
+
+def test_a_stopping_worker_gives_its_leases_back_at_once(spec: FrontierSpec) -> None:
+    frontier = seed(spec)
+    leaving = job(spec)
+    held = [leaving.next(0.0), leaving.next(0.0)]
+    assert all(t is not None and not isinstance(t, float) for t in held)
+    leaving.close()  # stopped (SIGTERM) with both in flight: not finished, given back
+    status = frontier.status()
+    assert status["released"] == 2 and status["leased"] == 0 and status["queued"] == 2
+    staying = job(spec)
+    t = time.monotonic()
+    crawl([staying], pages=5)
+    assert time.monotonic() - t < 5  # no lease to wait out (30 s)
+    assert frontier.status()["records"] == 10 and frontier.status()["expired"] == 0

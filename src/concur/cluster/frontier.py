@@ -124,6 +124,7 @@ class RedisFrontier:
                 ("lease", scripts.LEASE),
                 ("complete", scripts.COMPLETE),
                 ("renew", scripts.RENEW),
+                ("release", scripts.RELEASE),
             )
         }
 
@@ -268,6 +269,13 @@ class RedisFrontier:
         (kept,) = self.run(("renew", [self.prefix, worker, self.spec.lease, *leases]))
         return int(kept)
 
+    def release(self, worker: str, leases: Sequence[str]) -> int:
+        """Give back leases ``worker`` holds unfinished (it is stopping); how many it held."""
+        if not leases:
+            return 0
+        (given,) = self.run(("release", [self.prefix, worker, *leases]))
+        return int(given)
+
     def robots(self, host: str) -> str | None:
         """The robots.txt verdict of ``host`` kept by the worker that fetched it (JSON)."""
         raw = self.call(self.client.hget, self.key("robots"), host)
@@ -349,6 +357,7 @@ class RedisFrontier:
             "errors",
             "retries",
             "expired",
+            "released",
             "disallowed",
             "robots_fetches",
             "redirects",

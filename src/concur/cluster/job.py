@@ -218,9 +218,14 @@ class ClusterJob:
         }
 
     def close(self) -> None:
+        """Hand in what is finished, give back what is not (a stopped worker's URLs go
+        to the others at once, not when their leases expire), and leave."""
         try:
             if self._pending:
                 self._send(0, time.monotonic())
+            if self._held and not self._pending:
+                self.frontier.release(self.worker, sorted(self._held))
+                self._held.clear()
             self.frontier.leave(self.worker)
         except FrontierUnavailable:
             pass  # what was not handed in is leased, and goes back when the lease expires

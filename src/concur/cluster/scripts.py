@@ -37,7 +37,7 @@ id, depth, hops, attempt, losses (leases that expired), start of its first attem
 
 from __future__ import annotations
 
-__all__ = ["COMPLETE", "LEASE", "RENEW", "SEED", "SEP"]
+__all__ = ["COMPLETE", "LEASE", "RELEASE", "RENEW", "SEED", "SEP"]
 
 # What a completion is, as the COMPLETE script reads it from its arguments: an action
 # letter after the lease id and the host, then that action's fields (flat arguments
@@ -404,6 +404,42 @@ end
 flush()
 redis.call('HSET', P .. 'workers', worker, tostring(now))
 return stale
+"""
+)
+
+RELEASE = (
+    _PRELUDE
+    + r"""
+-- ARGV: prefix, worker, then lease ids it gives back unfinished (it is stopping):
+-- back to the front of their hosts' queues at once, not after their leases expire
+local mine = ARGV[2] .. SEP
+local given = {}
+local busy = {}
+for i = 3, #ARGV do
+  local lid = ARGV[i]
+  local v = redis.call('HGET', P .. 'leased', lid)
+  if v and string.sub(v, 1, #mine) == mine then
+    given[#given + 1] = lid
+    local rest = string.sub(v, #mine + 1)
+    local j = string.find(rest, SEP, 1, true)
+    local host, entry = string.sub(rest, 1, j - 1), string.sub(rest, j + 1)
+    busy[host] = (busy[host] or 0) - 1
+    dirty[host] = true
+    if string.sub(entry, 1, 1) == 'r' then
+      redis.call('HSET', P .. 'h:' .. host, 'robots', '0')
+    else
+      redis.call('LPUSH', P .. 'q:' .. host, entry)
+    end
+  end
+end
+if #given > 0 then
+  redis.call('HDEL', P .. 'leased', unpack(given))
+  redis.call('ZREM', P .. 'leases', unpack(given))
+  count('released', #given)
+end
+for host, n in pairs(busy) do redis.call('HINCRBY', P .. 'h:' .. host, 'busy', n) end
+flush()
+return #given
 """
 )
 

@@ -56,7 +56,8 @@ def render(s: dict[str, Any], hosts: int = 10) -> str:
         f"of {s['admitted']:,} URLs admitted   {s['records_per_s']:,.1f} records/s "
         f"over {s['elapsed_s']:.1f} s",
         f"  {s['queued']:,} queued   {s['leased']:,} leased   {s['waiting_retry']:,} waiting "
-        f"to retry   {s['retries']:,} retries ({s['expired']:,} leases expired)",
+        f"to retry   {s['retries']:,} retries ({s['expired']:,} leases expired, "
+        f"{s['released']:,} given back)",
         f"  {len(s['workers_alive'])} workers alive"
         + (f": {', '.join(s['workers_alive'][:8])}" if s["workers_alive"] else ""),
         f"  {s['hosts']:,} hosts   server memory {s['memory_bytes'] / 2**20:,.1f} MiB",
