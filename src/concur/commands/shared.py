@@ -105,12 +105,16 @@ def _crawl(args: CrawlArgs, frontier: Any, server: Any) -> int:
             f"server: the same command with --resume continues it"
         )
     peaks = [s.get("peak_in_flight", 0) for s in workers.summaries]
+    # the workers' crawl CPU, as each reports it: start-up and imports left out, as a local
+    # crawl leaves out its engine's imports (with them: workers.cpu_s, kept in the summary)
+    own = [float(s["cpu_s"]) for s in workers.summaries if "cpu_s" in s]
+    cpu = sum(own) if own and len(own) == len(workers.summaries) else workers.cpu_s
     result = CrawlResult(
         args.impl,
         args.config,
         tuple(records),
         workers.wall_s,
-        workers.cpu_s,
+        cpu,
         max((s.get("peak_rss_mb", 0.0) for s in workers.summaries), default=0.0),
         sum(peaks),
         {"mode": "shared", **{k: status[k] for k in _COUNTERS}},
@@ -147,6 +151,7 @@ def _shared(status: dict[str, Any], workers: Any, frontier: Any) -> dict[str, An
         "round_trips_per_record": round(trips / records, 3),
         "stale_completions": sum(s.get("worker", {}).get("stale", 0) for s in workers.summaries),
         "leases_expired": status["expired"],
+        "workers_cpu_with_startup_s": round(workers.cpu_s, 3),
         "server_cpu_s": round(info.get("used_cpu_user", 0.0) + info.get("used_cpu_sys", 0.0), 3),
         "server_memory_bytes": status["memory_bytes"],
         "per_worker": [
