@@ -32,38 +32,31 @@ An answer's body is base64 over the wire (JSON, text and bytes alike).  Its dela
 (``reset``, ``hang``, ``truncate``, ``malformed``) is carried out instead of the answer,
 else the server's fault rates apply.  Requests for ``/__*`` are never matched here.
 
-The hot path does not pay for any of this: the server checks the table (a dict keyed
-by path) only while it is not empty.
+The table is :class:`Routes`; :func:`mockserver.routes.canned_plan` makes a request's
+answer and ``mockserver.routes.routes_endpoint`` is ``/__routes``.  The hot path does not
+pay for any of this: the server looks in the table (a dict keyed by path) only while it
+is not empty.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from mockserver import faults as faults_mod
 from mockserver.latency import SpecError
-from mockserver.routes import (
-    _LATENCY,
-    BODYLESS,
-    TEXT,
-    BadRequest,
-    Draws,
-    Plan,
-    Request,
-    _apply_fault,
-    _identity,
-    parse_query,
-)
-from mockserver.state import ServerState
 
 _FRAMING = frozenset({"content-length", "transfer-encoding"})  # the server's to write
 _ROUTE_KEYS = frozenset({"path", "method", "query", "answers", "times", "name"})
 _ANSWER_KEYS = frozenset({"status", "headers", "body", "delay_ms", "fault"})
 MAX_ROUTES = 10_000  # a bound on what a client can make the server hold
+
+
+class RouteError(ValueError):
+    """A route the server cannot use; the control endpoint answers 400 with the reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +65,7 @@ class Answer:
 
     status: int = 200
     body: bytes = b""
-    content_type: str = TEXT
+    content_type: str | None = None  # None: text/plain
     headers: tuple[tuple[str, str], ...] = ()
     delay_ms: float | None = None  # None: the server's latency
     fault: str | None = None  # a faults kind carried out instead; None: the server's rates
@@ -96,7 +89,7 @@ class Route:
             return False
         if self.times is not None and self.served >= self.times:
             return False
-        return self.query is None or self.query == parse_query(query)
+        return self.query is None or self.query == dict(parse_qsl(query, True))
 
     def take(self) -> Answer:
         """The answer for the next request: the sequence in order, then its last one."""
@@ -128,8 +121,10 @@ class Routes:
         self.count = 0
 
     def add(self, route: Route) -> None:
+        """Add a route made with ``id=next_id``."""
         self.by_path.setdefault(route.path, []).append(route)
         self.count += 1
+        self.next_id = max(self.next_id, route.id) + 1
 
     def remove(self, route_id: int) -> bool:
         for path, routes in self.by_path.items():
@@ -149,130 +144,40 @@ class Routes:
     def all(self) -> list[Route]:
         return sorted((r for routes in self.by_path.values() for r in routes), key=lambda r: r.id)
 
-    def new_id(self) -> int:
-        self.next_id += 1
-        return self.next_id - 1
-
-
-def answer(req: Request, state: ServerState) -> Plan | None:
-    """The plan of the first run-time route that matches ``req``, or None."""
-    path, _, query = req.target.partition("?")
-    candidates = state.routes.by_path.get(path)
-    if candidates is None:
-        return None
-    for route in candidates:
-        if route.matches(req.method, query):
-            return _plan(route, route.take(), req, state)
-    return None
-
-
-def _plan(route: Route, ans: Answer, req: Request, state: ServerState) -> Plan:
-    """A canned answer as a plan, with the server's latency and faults unless it has its own."""
-    cfg = state.config
-    p = Plan(
-        status=ans.status,
-        body=b"" if ans.status in BODYLESS else ans.body,
-        content_type=ans.content_type,
-        headers=list(ans.headers),
-        name=route.name,
-        route=route.id,
-    )
-    lat = cfg.latency
-    rates = cfg.faults if ans.fault is None else ()
-    draws = None
-    if (ans.delay_ms is None and not lat.is_fixed) or rates:
-        # The request's identity includes its query (the app's, never read as parameters).
-        draws = Draws(cfg.seed, _identity(state, req, req.target, {}))
-    if ans.delay_ms is not None:
-        delay_ms = ans.delay_ms
-    elif lat.is_fixed:
-        delay_ms = lat.a
-    else:
-        assert draws is not None
-        delay_ms = lat.sample(draws(_LATENCY))
-    p.delay_s = min(delay_ms, cfg.max_delay_ms) / 1000.0
-    fault = ans.fault
-    if fault is None and rates:
-        assert draws is not None
-        fault = faults_mod.choose(rates, draws(b"fault"))
-    if fault is not None:
-        _apply_fault(p, fault, {}, draws)
-    return p
-
-
-# -- the control endpoint --------------------------------------------------------------
-
-
-def control(req: Request, state: ServerState) -> tuple[int, Any]:
-    """``/__routes``: (status, JSON document) for GET, POST and DELETE."""
-    routes = state.routes
-    if req.method == "GET":
-        return 200, {"routes": [r.to_json() for r in routes.all()]}
-    if req.method == "DELETE":
-        q = parse_query(req.target.partition("?")[2])
-        if "id" in q:
-            try:
-                removed = routes.remove(int(q["id"]))
-            except ValueError:
-                raise BadRequest(f"id={q['id']!r} is not an integer") from None
-            if not removed:
-                return 404, {"error": f"no route {q['id']}"}
-            state.replay.clear()
-            return 200, {"removed": 1}
-        n = routes.count
-        routes.clear()
-        state.replay.clear()
-        return 200, {"removed": n}
-    if req.method != "POST":
-        raise BadRequest(f"/__routes takes GET, POST or DELETE, not {req.method}")
-    if state.config.workers > 1:
-        raise BadRequest("run-time routes need --workers 1: each worker has its own")
-    if routes.count >= MAX_ROUTES:
-        raise BadRequest(f"more than {MAX_ROUTES} routes; DELETE /__routes first")
-    try:
-        doc = json.loads(req.body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(f"the route is not JSON: {exc}") from None
-    route = from_json(doc, routes.new_id())
-    routes.add(route)
-    # Answers the replay cache holds (a 404 for this path, say) are not the answers now.
-    state.replay.clear()
-    return 200, {"id": route.id}
-
 
 def from_json(doc: Any, route_id: int) -> Route:
-    """A :class:`Route` from its JSON (see the module docstring); BadRequest if unusable."""
+    """A :class:`Route` from its JSON (see the module docstring); RouteError if unusable."""
     if not isinstance(doc, dict):
-        raise BadRequest("a route is a JSON object")
+        raise RouteError("a route is a JSON object")
     unknown = set(doc) - _ROUTE_KEYS
     if unknown:
-        raise BadRequest(f"unknown route keys: {', '.join(sorted(unknown))}")
+        raise RouteError(f"unknown route keys: {', '.join(sorted(unknown))}")
     path = doc.get("path")
     if not isinstance(path, str) or not path.startswith("/") or "?" in path:
-        raise BadRequest("path must be a string starting with / (the query goes in query)")
+        raise RouteError("path must be a string starting with / (the query goes in query)")
     if path.startswith("/__"):
-        raise BadRequest(f"{path}: paths starting with /__ are the server's own")
+        raise RouteError(f"{path}: paths starting with /__ are the server's own")
     _check_text("path", path)
     method = doc.get("method")
     if method is not None:
         if not isinstance(method, str) or not method.isalpha():
-            raise BadRequest(f"method {method!r} is not an HTTP method")
+            raise RouteError(f"method {method!r} is not an HTTP method")
         method = method.upper()
     query = doc.get("query")
     if query is not None:
         if not isinstance(query, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in query.items()
         ):
-            raise BadRequest("query must be an object of strings (or null: any query)")
+            raise RouteError("query must be an object of strings (or null: any query)")
     times = doc.get("times")
     if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
-        raise BadRequest(f"times={times!r} must be an integer >= 1 (or null: no limit)")
+        raise RouteError(f"times={times!r} must be an integer >= 1 (or null: no limit)")
     name = doc.get("name", "")
     if not isinstance(name, str):
-        raise BadRequest("name must be a string")
+        raise RouteError("name must be a string")
     answers = doc.get("answers")
     if not isinstance(answers, list) or not answers:
-        raise BadRequest("answers must be a non-empty list")
+        raise RouteError("answers must be a non-empty list")
     return Route(
         id=route_id,
         path=path,
@@ -286,22 +191,22 @@ def from_json(doc: Any, route_id: int) -> Route:
 
 def _answer(doc: Any) -> Answer:
     if not isinstance(doc, dict):
-        raise BadRequest("an answer is a JSON object")
+        raise RouteError("an answer is a JSON object")
     unknown = set(doc) - _ANSWER_KEYS
     if unknown:
-        raise BadRequest(f"unknown answer keys: {', '.join(sorted(unknown))}")
+        raise RouteError(f"unknown answer keys: {', '.join(sorted(unknown))}")
     status = doc.get("status", 200)
     if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
-        raise BadRequest(f"status {status!r} is not a final HTTP status code (200-599)")
+        raise RouteError(f"status {status!r} is not a final HTTP status code (200-599)")
     try:
         body = base64.b64decode(doc.get("body", ""), validate=True)
     except (binascii.Error, TypeError, ValueError):
-        raise BadRequest("body must be base64") from None
-    content_type = TEXT
+        raise RouteError("body must be base64") from None
+    content_type = None
     headers: list[tuple[str, str]] = []
     raw_headers = doc.get("headers", [])
     if not isinstance(raw_headers, list):
-        raise BadRequest("headers must be a list of [name, value] pairs")
+        raise RouteError("headers must be a list of [name, value] pairs")
     for pair in raw_headers:
         if not (
             isinstance(pair, list)
@@ -309,15 +214,15 @@ def _answer(doc: Any) -> Answer:
             and all(isinstance(x, str) for x in pair)
             and pair[0]
         ):
-            raise BadRequest(f"header {pair!r} is not a [name, value] pair of strings")
+            raise RouteError(f"header {pair!r} is not a [name, value] pair of strings")
         name, value = pair
         _check_text("header name", name)
         _check_text("header value", value)
         if ":" in name or " " in name:
-            raise BadRequest(f"header name {name!r} is not a token")
+            raise RouteError(f"header name {name!r} is not a token")
         lower = name.lower()
         if lower in _FRAMING:
-            raise BadRequest(f"{name} is written by the server (it frames the body)")
+            raise RouteError(f"{name} is written by the server (it frames the body)")
         if lower == "content-type":
             content_type = value
         else:
@@ -325,19 +230,19 @@ def _answer(doc: Any) -> Answer:
     delay_ms = doc.get("delay_ms")
     if delay_ms is not None:
         if not isinstance(delay_ms, int | float) or not 0 <= delay_ms < float("inf"):
-            raise BadRequest(f"delay_ms={delay_ms!r} must be a number >= 0")
+            raise RouteError(f"delay_ms={delay_ms!r} must be a number >= 0")
         delay_ms = float(delay_ms)
     fault = doc.get("fault")
     if fault is not None:
         if not isinstance(fault, str):
-            raise BadRequest("fault must be a string")
+            raise RouteError("fault must be a string")
         try:
             fault = faults_mod.canonical(fault)
         except SpecError as exc:
-            raise BadRequest(str(exc)) from None
+            raise RouteError(str(exc)) from None
     return Answer(status, body, content_type, tuple(headers), delay_ms, fault)
 
 
 def _check_text(what: str, text: str) -> None:
     if any(c in text for c in "\r\n\0"):
-        raise BadRequest(f"{what} {text!r} holds a line break or NUL")
+        raise RouteError(f"{what} {text!r} holds a line break or NUL")

@@ -20,11 +20,12 @@ at most ``request_log_bytes`` of their heads and bodies; later ones are only cou
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from mockserver.routes import Request
+if TYPE_CHECKING:  # routes imports the state, which holds a RequestLog
+    from mockserver.routes import Request
 
 
 class RequestLog:
@@ -56,7 +57,7 @@ class RequestLog:
         """The log as JSON: bodies in base64, times in Unix epoch seconds."""
         requests = []
         for when, request, route in self.entries:
-            req = request if isinstance(request, Request) else parse(request)
+            req = parse(request) if isinstance(request, bytes) else request
             requests.append(
                 {
                     "time": when + epoch_offset,
@@ -98,6 +99,7 @@ class _Collector:
 
 def parse(data: bytes) -> Request:
     """One whole request from its raw bytes (a replayed request: parsed once already)."""
+    from mockserver.routes import Request
     collector = _Collector()
     parser = httptools.HttpRequestParser(collector)
     parser.feed_data(data)

@@ -4,28 +4,24 @@ Routes are plain functions with no I/O.  :func:`plan` parses the target, applies
 parameters every endpoint shares (``delay``, ``latency``, ``fault``, ``faults``,
 ``name``, ``chunked``, ``gzip``), and calls one small function per endpoint.  The
 protocol in ``server.py`` then carries the plan out: it waits, records, and writes.
+Routes a test registers at run time (:mod:`mockserver.canned`) are planned by
+:func:`canned_plan`, before any of these.
 
-Endpoints (any method; ``HEAD`` gets no body):
-
-* ``/add?name=NAME&delay=MS`` — the book's endpoint: wait, answer ``.``
-* ``/bytes/N`` — N seeded bytes (over 1 MiB made as they are sent; gzipped, then chunked)
-* ``/status/CODE`` or ``/status/200:3,500:1``
-* ``/redirect/N`` — a chain of N redirects ending at ``/redirect/0``
-* ``/drip?bytes=N&duration=MS&chunks=K`` — N bytes streamed over MS ms
-* ``/echo`` — the request as JSON;  ``/`` — this list
-* ``/__stats``, ``/metrics``, ``/__timeline?name=NAME[&reset=1]``, ``/__reset``, ``/__health``
+``GET /`` lists the endpoints with their parameters (:data:`ENDPOINTS`).
 """
 
 from __future__ import annotations
 
 import gzip as gzip_module
 import json
+import os
 import random
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
 
+from mockserver import canned
 from mockserver import faults as faults_mod
 from mockserver import latency as latency_mod
 from mockserver.bodies import STREAM_OVER, Fill, Gzipped, SeededBytes, Source
@@ -74,6 +70,7 @@ class Plan:
     replayable: bool = False  # a pure function of the request's bytes (see server._replay_cache)
     drip: tuple[int, float, int] = (0, 0.0, 0)  # bytes, seconds, pieces
     source: Source | None = None  # the body, made on demand (large bodies, drip)
+    route: int = 0  # the id of the run-time route that answered (mockserver.canned); 0: none
 
 
 class BadRequest(Exception):
@@ -310,6 +307,54 @@ def _apply_fault(p: Plan, fault: str, q: dict[str, str], draws: Draws | None) ->
     p.fault = fault
 
 
+def canned_plan(req: Request, state: ServerState) -> Plan | None:
+    """The plan of the first run-time route (:mod:`mockserver.canned`) matching ``req``.
+
+    None when no route matches (the built-in endpoints answer).  The answer gets the
+    server's latency and fault rates unless it has its own ``delay_ms`` or ``fault``;
+    the request's query belongs to the application and is never read as parameters.
+    """
+    path, _, query = req.target.partition("?")
+    candidates = state.routes.by_path.get(path)
+    if candidates is None:
+        return None
+    for route in candidates:
+        if route.matches(req.method, query):
+            ans = route.take()
+            break
+    else:
+        return None
+    cfg = state.config
+    p = Plan(
+        status=ans.status,
+        body=b"" if ans.status in BODYLESS else ans.body,
+        content_type=ans.content_type or TEXT,
+        headers=list(ans.headers),
+        name=route.name,
+        route=route.id,
+    )
+    lat = cfg.latency
+    rates = cfg.faults if ans.fault is None else ()
+    draws = None
+    if (ans.delay_ms is None and not lat.is_fixed) or rates:
+        draws = Draws(cfg.seed, _identity(state, req, req.target, {}))
+    if ans.delay_ms is not None:
+        delay_ms = ans.delay_ms
+    elif lat.is_fixed:
+        delay_ms = lat.a
+    else:
+        assert draws is not None
+        delay_ms = lat.sample(draws(_LATENCY))
+    p.delay_s = min(delay_ms, cfg.max_delay_ms) / 1000.0
+    fault = ans.fault
+    if fault is None and rates:
+        assert draws is not None
+        fault = faults_mod.choose(rates, draws(b"fault"))
+    if fault is not None:
+        _apply_fault(p, fault, {}, draws)
+    return p
+
+
 # -- endpoints -------------------------------------------------------------------------
 # Each takes (tail, query, request, state, draws) and returns a Plan.
 
@@ -318,8 +363,69 @@ def add(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any) -> P
     return Plan(body=b".")
 
 
-def index(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any) -> Plan:
-    return Plan(body=(__doc__ or "").encode())
+# The index at ``/``: (path, parameters, what it answers).  Any method; HEAD gets no body.
+ENDPOINTS: tuple[tuple[str, str, str], ...] = (
+    ("/add", "", "wait, then answer '.' (the book's endpoint)"),
+    ("/bytes/N", "", "N seeded bytes, made as they are sent past 1 MiB"),
+    ("/status/CODE", "retry_after=S", "answer CODE; /status/200:3,500:1 picks one by weight"),
+    ("/redirect/N", "", "a chain of N redirects ending at /redirect/0"),
+    ("/redirect-to", "url=U status=302", "one redirect to any Location, as given"),
+    ("/drip", "bytes=N duration=MS chunks=K code=200", "N bytes streamed over MS ms"),
+    ("/echo", "", "the request as JSON: method, target, query, headers, body size"),
+    ("/", "", "this list"),
+)
+SHARED_PARAMETERS: tuple[tuple[str, str], ...] = (
+    ("delay=MS", "answer after MS milliseconds"),
+    ("latency=SPEC", "a drawn delay: MS, uniform:LO,HI, normal:MEAN,SD, lognormal:MEDIAN,P99, "
+     "exp:MEAN, pareto:MIN,SHAPE (seeded)"),
+    ("fault=KIND", "one of " + ", ".join(faults_mod.KINDS) + " (or a 5xx code)"),
+    ("faults=KIND:RATE,...", "a seeded chance of each"),
+    ("name=NAME", "the timeline the request is recorded under"),
+    ("gzip=1", "a gzipped body"),
+    ("chunked=1", "a chunked body"),
+)
+CONTROL_ENDPOINTS: tuple[tuple[str, str, str], ...] = (
+    ("/__health", "", "ok"),
+    ("/__stats", "", "the server's counters (JSON)"),
+    ("/metrics", "", "the counters for Prometheus"),
+    ("/__timeline", "name=NAME reset=1", "the requests under NAME, or the names (JSON)"),
+    ("/__reset", "", "forget recordings, repeat counts, run-time routes and the request log"),
+    ("/__routes", "GET | POST a route (JSON) | DELETE [id=N]", "the run-time routes"),
+    ("/__requests", "clear=1, or DELETE", "the requests received (JSON)"),
+)
+
+
+def _table(rows: tuple[tuple[str, ...], ...]) -> list[str]:
+    width = max(len(" ".join(r[:-1]).strip()) for r in rows)
+    return [f"  {' '.join(r[:-1]).strip():<{width}}  {r[-1]}" for r in rows]
+
+
+def index_text(state: ServerState) -> str:
+    """The ``/`` page: every endpoint with its parameters, as plain text."""
+    lines = ["mockserver: endpoints (any method; HEAD gets no body)", ""]
+    lines += _table(ENDPOINTS)
+    lines += ["", "Parameters every endpoint above takes:", *_table(SHARED_PARAMETERS)]
+    lines += ["", "Control (never delayed, faulted or recorded):", *_table(CONTROL_ENDPOINTS)]
+    if state.config.site_pages:
+        lines.append("  /__site  the synthetic site's ground truth (?stats=1: what was fetched)")
+    added = state.routes.all()
+    if added:
+        lines += ["", "Routes added at run time (before the endpoints above):"]
+        rows = tuple(
+            (
+                r.method or "*",
+                r.path + ("" if r.query is None else "?" + "&".join(f"{k}={v}" for k, v in r.query.items())),
+                f"{len(r.answers)} answer(s), served {r.served}"
+                + ("" if r.times is None else f" of {r.times}"),
+            )
+            for r in added
+        )
+        lines += _table(rows)
+    return "\n".join(lines) + "\n"
+
+
+def index(tail: str, q: dict[str, str], req: Request, state: ServerState, draws: Any) -> Plan:
+    return Plan(body=index_text(state).encode())
 
 
 def echo(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any) -> Plan:
@@ -426,6 +532,52 @@ def health(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any) -
     return Plan(body=b"ok\n", internal=True)
 
 
+def routes_endpoint(
+    tail: str, q: dict[str, str], req: Request, state: ServerState, draws: Any
+) -> Plan:
+    """``/__routes``: list (GET), add (POST, one route as JSON) or remove (DELETE) routes."""
+    table = state.routes
+    status = 200
+    doc: Any
+    if req.method in ("GET", "HEAD"):
+        doc = {"routes": [r.to_json() for r in table.all()]}
+    elif req.method == "DELETE":
+        if "id" in q:
+            removed = table.remove(int_param(q, "id", 0, 0, 2**63))
+            status, doc = (200, {"removed": 1}) if removed else (404, {"removed": 0})
+        else:
+            doc = {"removed": table.count}
+            table.clear()
+        state.replay.clear()
+    elif req.method == "POST":
+        if state.config.workers > 1:
+            raise BadRequest("run-time routes need --workers 1: each worker has its own")
+        if table.count >= canned.MAX_ROUTES:
+            raise BadRequest(f"more than {canned.MAX_ROUTES} routes: DELETE /__routes first")
+        try:
+            route = canned.from_json(json.loads(req.body), table.next_id)
+        except (UnicodeDecodeError, ValueError) as exc:  # RouteError and JSONDecodeError too
+            raise BadRequest(f"route: {exc}") from None
+        table.add(route)
+        # The replay cache's answers (a 404 for this path, say) are not the answers now.
+        state.replay.clear()
+        doc = {"id": route.id}
+    else:
+        raise BadRequest(f"/__routes takes GET, POST or DELETE, not {req.method}")
+    return Plan(status=status, body=json.dumps(doc).encode(), content_type=JSON, internal=True)
+
+
+def requests_endpoint(
+    tail: str, q: dict[str, str], req: Request, state: ServerState, draws: Any
+) -> Plan:
+    """``/__requests``: the request log (:mod:`mockserver.requestlog`); ``clear=1`` empties it."""
+    doc = state.log.to_json(state.recorder.epoch_offset)
+    doc["pid"] = os.getpid()  # which worker answered, with --workers
+    if flag(q, "clear") or req.method == "DELETE":
+        state.log.clear()
+    return Plan(body=json.dumps(doc).encode(), content_type=JSON, internal=True)
+
+
 _ROUTES: dict[str, Any] = {
     "/": index,
     "/add": add,
@@ -437,5 +589,7 @@ _ROUTES: dict[str, Any] = {
     "/__timeline": timeline,
     "/__reset": reset,
     "/__health": health,
+    "/__routes": routes_endpoint,
+    "/__requests": requests_endpoint,
 }
 _PREFIX_ROUTES: dict[str, Any] = {"bytes": bytes_, "status": status, "redirect": redirect}
