@@ -415,8 +415,7 @@ def index_text(state: ServerState) -> str:
             (
                 r.method or "*",
                 r.path + ("" if r.query is None else "?" + "&".join(f"{k}={v}" for k, v in r.query.items())),
-                f"{len(r.answers)} answer(s), served {r.served}"
-                + ("" if r.times is None else f" of {r.times}"),
+                f"{len(r.answers)} answer(s)" + ("" if r.times is None else f", {r.times} times"),
             )
             for r in added
         )

@@ -58,6 +58,7 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 _CHUNK = 16 * 1024
 _log = logging.getLogger("mockserver")
+_CONTROL = ("/__", "/metrics")  # the control endpoints' requests are not logged
 
 
 def status_line(code: int) -> bytes:
@@ -277,6 +278,10 @@ class HttpProtocol(asyncio.Protocol):
             timers = server.timers = Timers(self.loop)
         self.timers: Timers = timers
         self.plan_request = server.router
+        # Run-time routes: the dict is emptied in place, never replaced, so testing it
+        # is all the hot path pays while no test has added one (mockserver.canned).
+        self.canned = state.routes.by_path
+        self.log = state.log if self.cfg.request_log else None  # mockserver.requestlog
 
     # -- connection events -------------------------------------------------------------
 
@@ -308,7 +313,7 @@ class HttpProtocol(asyncio.Protocol):
         now = self.last_activity = _now()
         if not self.in_message and not self.pending:
             hit = self.replay.get(data)
-            if hit is not None and self._replay(hit, now):
+            if hit is not None and self._replay(hit, data, now):
                 return
         self.batch = []
         self.batch_size = 0
@@ -341,13 +346,15 @@ class HttpProtocol(asyncio.Protocol):
                 elif self.pending and self.pending[0].ready:
                     self._pump()  # answers held back by the batch budget
 
-    def _replay(self, hit: tuple[bytes, int, str, float], now: float) -> bool:
+    def _replay(self, hit: tuple[bytes, int, str, float], data: bytes, now: float) -> bool:
         """Answer a request seen before byte for byte (see ``ServerState.replay``)."""
         rec = self.rec
         if self.cfg.max_in_flight and rec.in_flight >= self.cfg.max_in_flight:
             return False
         response, status, name, delay_s = hit
         rec.total += 1
+        if self.log is not None:  # kept as bytes, parsed only if the log is read
+            self.log.add(now, data, 0, len(data))
         tl = rec.timelines.get(name) or rec.timeline(name)
         tl.begin()
         if not delay_s:
@@ -498,9 +505,15 @@ class HttpProtocol(asyncio.Protocol):
             return
         req = Request(method, target, self.headers, b"".join(self.body) if self.body else b"")
         try:
-            plan = self.plan_request(req, self.state)
+            if self.canned and not target.startswith("/__"):
+                plan = routes.canned_plan(req, self.state) or self.plan_request(req, self.state)
+            else:
+                plan = self.plan_request(req, self.state)
         except Exception as exc:  # a bug in a route: 500, and the connection goes on
             plan = self._internal_error(exc, f"{method} {target}")
+        log = self.log
+        if log is not None and not (plan.internal and target.startswith(_CONTROL)):
+            log.add(self.last_activity, req, plan.route, self.head_size + self.body_size)
         if not parser.should_keep_alive():
             plan.close = True
         self._dispatch(plan, method == "HEAD")

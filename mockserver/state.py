@@ -42,6 +42,6 @@ class ServerState:
         self.log.clear()
         if self.routes.count:
             self.routes.clear()
-            self.replay.clear()  # answers the routes gave are not in it, but a 404 may be
+            self.replay.clear()  # the index at / lists the routes
         for clear in self.on_reset:
             clear()

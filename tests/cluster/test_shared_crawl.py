@@ -272,3 +272,11 @@ def test_sigterm_keeps_the_crawl_and_says_how_to_continue(tmp_path: Path) -> Non
                    "--no-progress")  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout.strip().splitlines()[-1])["ground_truth"]["exact"]
+
+
+@pytest.mark.parametrize("impl", available_engines())
+def test_every_engine_can_be_a_worker(valkey: EmbeddedValkey, impl: str) -> None:
+    with serve(mode="subprocess", site_pages=60, site_hosts=3, site_crawl_delay=0.0) as server:
+        spec = seeded(valkey.url, server)
+        (summary,) = finish([worker(spec, impl)])
+        assert summary["worker"]["records"] == check_site(server, spec)["status"]["records"]
