@@ -156,7 +156,10 @@ class FetchRecord:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FetchRecord:
-        return cls(
+        """The record ``to_dict`` made: a :class:`PageRecord` when it has a page's fields."""
+        if "depth" in d:
+            return PageRecord.from_page_dict(d)
+        return FetchRecord(
             index=d["index"],
             url=d["url"],
             status=d["status"],
@@ -172,6 +175,86 @@ class FetchRecord:
 
 _SLOT_SETTERS = tuple(vars(FetchRecord)[f.name].__set__ for f in fields(FetchRecord))
 """Each field's slot descriptor setter, in field order, for ``FetchRecord.__init__``."""
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class PageRecord(FetchRecord):
+    """A crawl's record: what happened to the URL, and what it was in the crawl.
+
+    A URL list keeps :class:`FetchRecord` as it is; a crawl knows more about each page
+    — how it was found and what it held — and says so: the records a crawl (``--follow``,
+    ``--site``, a shared crawl) writes to ``-o``, its SQLite file and the Python API are
+    these.  ``final_url`` is the redirect's target when the page was a redirect.
+    """
+
+    depth: int = 0  # links followed from a seed (a redirect's target keeps its depth)
+    referrer: str = ""  # the page that linked to it (or redirected to it); "" for a seed
+    content_type: str = ""  # the answer's Content-Type, as sent
+    links: int = 0  # distinct links found on the page (HTML answers), in scope or not
+    title: str = ""  # the HTML <title>, whitespace collapsed, at most 300 characters
+
+    def __init__(
+        self,
+        index: int,
+        url: str,
+        status: int | None,
+        nbytes: int,
+        error: ErrorKind | None,
+        attempts: int,
+        start: float,
+        end: float,
+        detail: str = "",
+        final_url: str = "",
+        depth: int = 0,
+        referrer: str = "",
+        content_type: str = "",
+        links: int = 0,
+        title: str = "",
+    ) -> None:
+        FetchRecord.__init__(
+            self, index, url, status, nbytes, error, attempts, start, end, detail, final_url
+        )
+        s_depth, s_referrer, s_ctype, s_links, s_title = _PAGE_SETTERS
+        s_depth(self, depth)
+        s_referrer(self, referrer)
+        s_ctype(self, content_type)
+        s_links(self, links)
+        s_title(self, title)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = FetchRecord.to_dict(self)
+        d["depth"] = self.depth
+        d["referrer"] = self.referrer
+        d["content_type"] = self.content_type
+        d["links"] = self.links
+        d["title"] = self.title
+        return d
+
+    @classmethod
+    def from_page_dict(cls, d: dict[str, Any]) -> PageRecord:
+        return cls(
+            d["index"],
+            d["url"],
+            d["status"],
+            d["bytes"],
+            None if d["error"] is None else ErrorKind(d["error"]),
+            d["attempts"],
+            d["start"],
+            d["end"],
+            d.get("detail", ""),
+            d.get("final_url", ""),
+            d.get("depth", 0),
+            d.get("referrer", ""),
+            d.get("content_type", ""),
+            d.get("links", 0),
+            d.get("title", ""),
+        )
+
+
+_PAGE_SETTERS = tuple(
+    vars(PageRecord)[name].__set__
+    for name in ("depth", "referrer", "content_type", "links", "title")
+)
 
 
 @dataclass(frozen=True, slots=True)

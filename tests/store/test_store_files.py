@@ -29,12 +29,15 @@ HOST = "http://a.test"
 def _crawl_file(path: Path, urls: int = 4000) -> Path:
     """A crawl file of ``urls`` admitted URLs, half of them done (no crawl is run)."""
     store = SqliteStore(path, commit_every=1000)
-    candidates = [(f"{HOST}/page/{i}?q=abcdefgh", 1, 0, HOST) for i in range(urls)]
+    candidates = [(f"{HOST}/page/{i}?q=abcdefgh", 1, 0, HOST, "") for i in range(urls)]
     jobs = store.add(candidates, urls)
     for job in jobs[: urls // 2]:
         store.done(FetchRecord(job.id, job.url, 200, 1234, None, 1, 0.0, 0.1, "", job.url))
         store.tick()
     store.close()
+    conn = sqlite3.connect(path)  # no free pages: the damage below lands on live data
+    conn.execute("VACUUM")
+    conn.close()
     return path
 
 
@@ -136,7 +139,7 @@ def test_a_full_disk_mid_crawl_is_a_store_error_and_loses_no_commit(tmp_path: Pa
     (pages,) = store._conn.execute("PRAGMA page_count").fetchone()
     # what a full disk does to SQLite, for this connection: no page beyond these
     store._conn.execute(f"PRAGMA max_page_count = {pages + 2}")
-    many = [(f"{HOST}/more/{i}/{'x' * 200}", 2, 0, HOST) for i in range(2000)]
+    many = [(f"{HOST}/more/{i}/{'x' * 200}", 2, 0, HOST, "") for i in range(2000)]
     with pytest.raises(StoreError, match="the disk is full") as full:
         store.add(many, len(many))
     assert str(path) in str(full.value)

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from concur.cluster import scripts
 from concur.errors import FrontierUnavailable
-from concur.records import CrawlConfig, ErrorKind, FetchRecord
+from concur.records import CrawlConfig, ErrorKind, FetchRecord, PageRecord
 
 if TYPE_CHECKING:
     import redis
@@ -74,28 +74,32 @@ class FrontierSpec:
 def record_json(record: FetchRecord) -> str:
     """A record as the frontier keeps it: a compact JSON array (see :func:`record_from`)."""
     error = None if record.error is None else str(record.error)
-    return json.dumps(
-        [
-            record.index,
-            record.url,
-            record.status,
-            record.nbytes,
-            error,
-            record.attempts,
-            round(record.start, 6),
-            round(record.end, 6),
-            record.detail,
-            record.final_url,
-        ],
-        separators=(",", ":"),
-    )
+    fields: list[Any] = [
+        record.index,
+        record.url,
+        record.status,
+        record.nbytes,
+        error,
+        record.attempts,
+        round(record.start, 6),
+        round(record.end, 6),
+        record.detail,
+        record.final_url,
+    ]
+    if isinstance(record, PageRecord):
+        fields += (record.depth, record.referrer, record.content_type, record.links, record.title)
+    return json.dumps(fields, separators=(",", ":"))
 
 
 def record_from(raw: bytes | str) -> FetchRecord:
-    """The :class:`FetchRecord` of a kept record (``raw`` from :func:`record_json` or Lua)."""
-    i, url, status, nbytes, error, attempts, start, end, detail, final = json.loads(raw)
-    kind = None if error is None else ErrorKind(error)
-    return FetchRecord(i, url, status, nbytes, kind, attempts, start, end, detail, final)
+    """The record a kept JSON array stands for (``raw`` from :func:`record_json` or Lua):
+    a :class:`PageRecord` when it has a page's fields."""
+    fields = json.loads(raw)
+    error = fields[4]
+    fields[4] = None if error is None else ErrorKind(error)
+    if len(fields) > 10:
+        return PageRecord(*fields)
+    return FetchRecord(*fields)
 
 
 class RedisFrontier:

@@ -42,13 +42,13 @@ from typing import Any, NamedTuple
 from concur.attempt import Attempt
 from concur.cluster.frontier import FrontierSpec, FrontierUnavailable, RedisFrontier, record_json
 from concur.cluster.scripts import RECORD, RETRY, ROBOTS, ROBOTS_AGAIN, SEP
-from concur.crawl.links import extract_links, is_html, looks_like_html
+from concur.crawl.links import PageFacts, is_html, looks_like_html, read_page
 from concur.crawl.robots import MAX_ROBOTS_REDIRECTS, RobotsPolicy, policy_for_response, robots_url
 from concur.crawl.scheduler import DISALLOWED
 from concur.crawl.scope import Scope
 from concur.crawl.urls import host_key, join, private_jump
 from concur.errors import WorkerDied
-from concur.records import CrawlConfig, ErrorKind, FetchRecord
+from concur.records import CrawlConfig, ErrorKind, FetchRecord, PageRecord
 from concur.retry import Jitter, parse_retry_after, retry_delay
 
 __all__ = ["ClusterJob", "ClusterTask"]
@@ -59,6 +59,7 @@ _REACHABLE = (None, ErrorKind.HTTP, ErrorKind.TOO_LARGE)
 POLL_S = 0.05  # longest wait before asking the server again when nothing was ready
 GIVE_UP_S = 60.0  # seconds without the server before a worker stops
 _SENT_CACHE = 100_000  # links remembered as handed in (two generations of this many)
+_NOTHING_READ = PageFacts([], "")
 
 
 class ClusterTask(NamedTuple):
@@ -74,6 +75,7 @@ class ClusterTask(NamedTuple):
     attempt: int  # 1 for the first try (robots.txt: failures so far)
     losses: int  # leases of it that expired
     first: float | None  # start of its first attempt, seconds since the crawl began
+    referrer: str = ""  # the page that linked or redirected to it ("" for a seed)
 
 
 def _task(host: str, entry: str) -> ClusterTask:
@@ -83,12 +85,16 @@ def _task(host: str, entry: str) -> ClusterTask:
         return ClusterTask(url, f[1], host, "r", -1, 0, int(f[3]), int(f[4]), 0, None)
     first = float(f[6]) if f[6] else None
     return ClusterTask(
-        f[7], f[1], host, "p", int(f[1]), int(f[2]), int(f[3]), int(f[4]), int(f[5]), first
+        f[8], f[1], host, "p", int(f[1]), int(f[2]), int(f[3]), int(f[4]), int(f[5]), first, f[7]
     )
 
 
 def _entry(task: ClusterTask, attempt: int, first: float) -> str:
-    fields = ("p", task.id, task.depth, task.hops, attempt, task.losses, f"{first:.6f}", task.url)
+    """The queue entry of ``task`` to try again (the format: :mod:`concur.cluster.scripts`)."""
+    fields = (
+        "p", task.id, task.depth, task.hops, attempt, task.losses, f"{first:.6f}", task.referrer,
+        task.url,
+    )  # fmt: skip
     return SEP.join(map(str, fields))
 
 
@@ -338,6 +344,7 @@ class ClusterJob:
         links: list[str] = []  # url, origin, url, origin ...
         final = ""
         redirect = blocked = 0
+        facts = _NOTHING_READ
         depth, hops = task.depth + 1, 0
         if error is None and status is not None:
             if status in _REDIRECTS:
@@ -348,17 +355,18 @@ class ClusterJob:
                     redirect = 1
                     depth, hops = task.depth, task.hops + 1  # a redirect keeps its depth
             elif 200 <= status < 300 and self.options.follow:
-                found, blocked = self._links(task, page)
+                facts, found, blocked = self._links(task, page)
                 links = self._fresh(found)
         nbytes = page.nbytes or (len(page.body) if page.body is not None else 0)
         attempts = task.attempt + task.losses
-        record = FetchRecord(
-            task.id, task.url, status, nbytes, error, attempts, first, self._now(), detail, final
-        )
+        record = PageRecord(
+            task.id, task.url, status, nbytes, error, attempts, first, self._now(), detail, final,
+            task.depth, task.referrer, page.content_type, len(facts.links), facts.title,
+        )  # fmt: skip
         self._emit(record)
         error_flag = int(error is not None)
         head = [task.lid, task.host, RECORD, record_json(record), error_flag, 0, redirect]
-        return [*head, blocked, depth, hops, len(links) // 2, *links]
+        return [*head, blocked, depth, hops, task.url, len(links) // 2, *links]
 
     def _fresh(self, urls: list[str]) -> list[str]:
         """``urls`` this worker has not handed in before, each with its origin, flat.
@@ -403,19 +411,19 @@ class ClusterJob:
             return target, "", "", 0
         return target, "", target, 0
 
-    def _links(self, task: ClusterTask, page: Attempt) -> tuple[list[str], int]:
-        """The new in-scope links of a fetched HTML page, and how many were blocked.
+    def _links(self, task: ClusterTask, page: Attempt) -> tuple[PageFacts, list[str], int]:
+        """What a fetched HTML page held, its new in-scope links, and how many were blocked.
 
         "New" to this worker (:meth:`_fresh`): the checks below cost more than the
         look-up, and most of a page's links were on the pages before it."""
         max_depth = self.scope.max_depth
         body = page.body
         if (max_depth is not None and task.depth >= max_depth) or not body:
-            return [], 0
+            return _NOTHING_READ, [], 0
         ctype = page.content_type
         if (ctype and not is_html(ctype)) or (not ctype and not looks_like_html(body)):
-            return [], 0
-        found = extract_links(
+            return _NOTHING_READ, [], 0
+        facts = read_page(
             body[: self.options.max_html],
             task.url,
             ctype or None,
@@ -427,7 +435,7 @@ class ClusterJob:
         reason = self.scope.reason
         kept = [
             u
-            for u in found
+            for u in facts.links
             if u not in sent and u not in old and reason(u, depth) is None and SEP not in u
         ]
         blocked = 0
@@ -435,7 +443,7 @@ class ClusterJob:
             public = [u for u in kept if private_jump(task.url, u) is None]
             blocked = len(kept) - len(public)
             kept = public
-        return kept, blocked
+        return facts, kept, blocked
 
     def _emit(self, record: FetchRecord) -> None:
         self.records.append(record)
@@ -510,19 +518,12 @@ class ClusterJob:
         self._held.discard(task.lid)
         now = self._now()
         first = task.first if task.first is not None else now
-        record = FetchRecord(
-            task.id,
-            task.url,
-            None,
-            0,
-            DISALLOWED,
-            task.attempt - 1 + task.losses,
-            first,
-            now,
-            policy.reason,
-        )
+        tries = task.attempt - 1 + task.losses
+        record = PageRecord(
+            task.id, task.url, None, 0, DISALLOWED, tries, first, now, policy.reason, "",
+            task.depth, task.referrer,
+        )  # fmt: skip
         self._emit(record)
-        self._pending.append(
-            [task.lid, task.host, RECORD, record_json(record), 1, 1, 0, 0, 0, 0, 0]
-        )
+        completion = [task.lid, task.host, RECORD, record_json(record), 1, 1, 0, 0, 0, 0, "", 0]
+        self._pending.append(completion)
         return True

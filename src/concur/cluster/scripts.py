@@ -32,7 +32,7 @@ later), so leases go round the hosts instead of draining the first one.
 
 An entry (a queued job) is one string of fields separated by ``\\x1f``: kind (``p``),
 id, depth, hops, attempt, losses (leases that expired), start of its first attempt
-(seconds since the crawl began; empty before), URL.
+(seconds since the crawl began; empty before), referrer (the page that led to it), URL.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ __all__ = ["COMPLETE", "LEASE", "RELEASE", "RENEW", "SEED", "SEP"]
 # What a completion is, as the COMPLETE script reads it from its arguments: an action
 # letter after the lease id and the host, then that action's fields (flat arguments
 # rather than JSON: decoding JSON in Lua cost a fifth of the script's time).
-RECORD = "R"  # record, error 0/1, disallowed 0/1, redirect 0/1, blocked, depth, hops, n, links
+RECORD = "R"  # record, error, disallowed, redirect, blocked, depth, hops, referrer, n, links
 RETRY = "T"  # wait, pause 0/1, the entry to queue again
 ROBOTS = "B"  # verdict (JSON), delay
 ROBOTS_AGAIN = "A"  # url ('' = the default), hops, failures, wait
@@ -126,7 +126,7 @@ local function finish(record, is_error, disallowed)
   if disallowed then count('disallowed', 1) end
 end
 
-local function admit(url, host, depth, hops)
+local function admit(url, host, depth, hops, referrer)
   if max_pages >= 0 and admitted >= max_pages then return 0 end
   if redis.call('SADD', P .. 'seen', url) == 0 then return 0 end
   local id = admitted
@@ -146,7 +146,7 @@ local function admit(url, host, depth, hops)
     known[host] = true
   end
   redis.call('RPUSH', P .. 'q:' .. host,
-    table.concat({'p', id, depth, hops, '1', '0', '', url}, SEP))
+    table.concat({'p', id, depth, hops, '1', '0', '', referrer, url}, SEP))
   dirty[host] = true
   return 1
 end
@@ -190,10 +190,10 @@ for i = 10, #ARGV, 2 do
       count('admitted', 1)
       count('open', 1)
       finish(cjson.encode({id, url, cjson.null, 0, 'invalid_url', 0, 0, 0,
-        'not an http(s) URL', ''}), true, false)
+        'not an http(s) URL', '', 0, '', '', 0, ''}), true, false)
     end
   else
-    added = added + admit(url, host, 0, 0)
+    added = added + admit(url, host, 0, 0, '')
   end
 end
 flush()
@@ -235,13 +235,13 @@ if #expired > 0 then
         local losses = tonumber(f[8]) + 1
         if losses > max_losses then
           local start = tonumber(f[9]) or (now - t0)
-          finish(cjson.encode({tonumber(f[4]), f[10], cjson.null, 0, 'other',
+          finish(cjson.encode({tonumber(f[4]), f[11], cjson.null, 0, 'other',
             tonumber(f[7]) - 1 + losses, start, now - t0,
-            'lost: ' .. losses .. ' workers stopped answering while they held it', ''}),
-            true, false)
+            'lost: ' .. losses .. ' workers stopped answering while they held it', '',
+            tonumber(f[5]), f[10], '', 0, ''}), true, false)
         else
           redis.call('LPUSH', P .. 'q:' .. host, table.concat({'p', f[4], f[5], f[6], f[7],
-            tostring(losses), f[9], f[10]}, SEP))
+            tostring(losses), f[9], f[10], f[11]}, SEP))
           count('retries', 1)
         end
       end
@@ -352,7 +352,7 @@ while i <= #ARGV do
   local lid, host, act = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local nxt
   if act == 'R' then
-    nxt = i + 11 + 2 * tonumber(ARGV[i + 10])
+    nxt = i + 12 + 2 * tonumber(ARGV[i + 11])
   elseif act == 'T' then
     nxt = i + 6
   elseif act == 'B' then
@@ -369,10 +369,10 @@ while i <= #ARGV do
     dirty[host] = true
     if act == 'R' then
       finish(ARGV[i + 3], ARGV[i + 4] == '1', ARGV[i + 5] == '1')
-      local depth, hops = ARGV[i + 8], ARGV[i + 9]
+      local depth, hops, referrer = ARGV[i + 8], ARGV[i + 9], ARGV[i + 10]
       local added = 0
-      for k = i + 11, nxt - 1, 2 do
-        added = added + admit(ARGV[k], ARGV[k + 1], depth, hops)
+      for k = i + 12, nxt - 1, 2 do
+        added = added + admit(ARGV[k], ARGV[k + 1], depth, hops, referrer)
       end
       if ARGV[i + 6] == '1' and added > 0 then count('redirects', 1) end
       count('blocked', tonumber(ARGV[i + 7]))

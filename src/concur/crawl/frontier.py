@@ -44,10 +44,11 @@ class Job(NamedTuple):
     attempt: int  # 1 for the first try
     kind: str = PAGE  # PAGE, ROBOTS or SITEMAP
     hops: int = 0  # redirects followed to reach this URL
+    referrer: str = ""  # the page that linked or redirected to it ("" for a seed)
 
 
-Candidate = tuple[str, int, int, str]
-"""A URL the scheduler wants admitted: (normalised url, depth, hops, origin)."""
+Candidate = tuple[str, int, int, str, str]
+"""A URL the scheduler wants admitted: (normalised url, depth, hops, origin, referrer)."""
 
 
 class Frontier(Protocol):
@@ -125,13 +126,13 @@ class MemoryFrontier:
     def add(self, candidates: Sequence[Candidate], limit: int) -> list[Job]:
         seen = self._seen
         out: list[Job] = []
-        for url, depth, hops, host in candidates:
+        for url, depth, hops, host, referrer in candidates:
             if url in seen:
                 continue
             if len(out) >= limit:
                 break
             seen.add(url)
-            out.append(Job(self._next, url, depth, host, 1, PAGE, hops))
+            out.append(Job(self._next, url, depth, host, 1, PAGE, hops, referrer))
             self._next += 1
         return out
 

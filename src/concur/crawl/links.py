@@ -31,14 +31,22 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 from xml.etree.ElementTree import Element, ParseError, XMLPullParser
 
 from selectolax.lexbor import LexborHTMLParser
 
 from concur.crawl.urls import Joiner, join, normalize
 
-__all__ = ["Sitemap", "extract_links", "is_html", "looks_like_html", "parse_sitemap"]
+__all__ = [
+    "PageFacts",
+    "Sitemap",
+    "extract_links",
+    "is_html",
+    "looks_like_html",
+    "parse_sitemap",
+    "read_page",
+]
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _UTF8 = ("utf-8", "utf8", "us-ascii", "ascii")
@@ -69,6 +77,16 @@ def _charset(content_type: str) -> str | None:
     return None
 
 
+class PageFacts(NamedTuple):
+    """What one parse of an HTML page gives the crawl: its links and its title."""
+
+    links: list[str]  # normalised absolute URLs, in document order, without repeats
+    title: str  # the <title>, whitespace collapsed, at most TITLE_CHARS ("" if none)
+
+
+TITLE_CHARS = 300
+
+
 def extract_links(
     body: bytes,
     base_url: str,
@@ -83,8 +101,22 @@ def extract_links(
     is not HTML, the answer is ``[]``; None means "parse it anyway".  A ``charset``
     parameter other than UTF-8 decodes the body first (non-ASCII hrefs need it).
     """
+    return read_page(
+        body, base_url, content_type, respect_nofollow=respect_nofollow, sort_query=sort_query
+    ).links
+
+
+def read_page(
+    body: bytes,
+    base_url: str,
+    content_type: str | None = None,
+    *,
+    respect_nofollow: bool = False,
+    sort_query: bool = True,
+) -> PageFacts:
+    """:func:`extract_links` and the page's title, from one parse (see there)."""
     if content_type is not None and not is_html(content_type):
-        return []
+        return PageFacts([], "")
     data: bytes | str = body
     charset = _charset(content_type) if content_type else None
     if charset is not None and charset not in _UTF8:
@@ -96,8 +128,12 @@ def extract_links(
 
     base = base_url
     hrefs: list[str] = []
+    title = ""
     head = tree.head
     if head is not None:
+        node = head.css_first("title")
+        if node is not None:
+            title = " ".join(node.text().split())[:TITLE_CHARS]
         node = head.css_first("base[href]")
         if node is not None:
             resolved = join(base_url, node.attributes.get("href"), sort_query=sort_query)
@@ -108,7 +144,7 @@ def extract_links(
                 attrs = meta.attributes
                 if (attrs.get("name") or "").lower() in ("robots", "concur"):
                     if "nofollow" in (attrs.get("content") or "").lower():
-                        return []
+                        return PageFacts([], title)
         for link in head.css("link[rel][href]"):
             attrs = link.attributes
             rels = (attrs.get("rel") or "").lower().split()
@@ -135,7 +171,7 @@ def extract_links(
         url = joiner(href)
         if url is not None:
             out[url] = None
-    return list(out)
+    return PageFacts(list(out), title)
 
 
 @dataclass(frozen=True, slots=True)

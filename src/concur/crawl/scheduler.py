@@ -70,7 +70,7 @@ from dataclasses import dataclass
 
 from concur.attempt import Attempt
 from concur.crawl.frontier import PAGE, ROBOTS, SITEMAP, Candidate, Frontier, Job, MemoryFrontier
-from concur.crawl.links import extract_links, is_html, looks_like_html, parse_sitemap
+from concur.crawl.links import PageFacts, is_html, looks_like_html, parse_sitemap, read_page
 from concur.crawl.robots import (
     MAX_ROBOTS_REDIRECTS,
     ROBOTS_TTL,
@@ -80,7 +80,7 @@ from concur.crawl.robots import (
 )
 from concur.crawl.scope import Scope
 from concur.crawl.urls import host_key, join, normalize, private_jump
-from concur.records import CrawlConfig, ErrorKind, FetchRecord
+from concur.records import CrawlConfig, ErrorKind, FetchRecord, PageRecord
 from concur.retry import Jitter, parse_retry_after, retry_delay
 
 __all__ = ["DISALLOWED", "CrawlOptions", "Job", "Scheduler"]
@@ -95,6 +95,7 @@ _PAUSE_STATUSES = frozenset({429, 503})
 _REACHABLE = (None, ErrorKind.HTTP, ErrorKind.TOO_LARGE)  # robots: an HTTP answer came
 _SKIPS_PER_CALL = 256  # records made inside one next() call before it yields
 _REJECTED_CACHE = 20_000  # out-of-scope URLs remembered (two generations of this many)
+_NOTHING_READ = PageFacts([], "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +247,7 @@ class Scheduler:
             if url is None:
                 self._reject_seed(str(seed))
             else:
-                cands.append((url, 0, 0, host_key(url)))
+                cands.append((url, 0, 0, host_key(url), ""))
         self._add(cands)
 
     # -- the engine's side -------------------------------------------------------------
@@ -458,11 +459,14 @@ class Scheduler:
             if not host.armed:
                 self._arm(host)
 
-    def _admit(self, urls: Iterable[str], depth: int, hops: int, source: str = "") -> None:
+    def _admit(
+        self, urls: Iterable[str], depth: int, hops: int, source: str = "", checked: bool = False
+    ) -> None:
         """Queue the new, in-scope URLs among ``urls`` (normalised) at ``depth``.
 
-        ``source`` is the page they were found on: a public one does not lead to private
-        addresses (:func:`~concur.crawl.urls.private_jump`) unless the config allows it.
+        ``source`` is the page they were found on (their records' referrer): a public one
+        does not lead to private addresses (:func:`~concur.crawl.urls.private_jump`)
+        unless the config allows it, or the caller ``checked`` that already.
         """
         if self.frontier.admitted() >= self._max_pages:
             return
@@ -476,13 +480,13 @@ class Scheduler:
             if url in rejected or url in rejected_old:
                 continue
             if reason(url, depth) is None:
-                cands.append((url, depth, hops, host_key(url)))
+                cands.append((url, depth, hops, host_key(url), source))
             elif depth <= self._scope_depth:  # out of scope whatever the depth: remember
                 rejected.add(url)
                 if len(rejected) >= _REJECTED_CACHE:
                     self._rejected_old = rejected
                     self._rejected = rejected = set()
-        if cands and source and not self.config.allow_private:
+        if cands and source and not checked and not self.config.allow_private:
             kept = [c for c in cands if private_jump(source, c[0]) is None]
             self.stats["blocked"] += len(cands) - len(kept)
             cands = kept
@@ -517,6 +521,7 @@ class Scheduler:
         self._rngs.pop(job.id, None)
 
         final = ""
+        facts = _NOTHING_READ
         if error is None and status is not None:
             if status in _REDIRECTS:
                 if page.location:
@@ -525,12 +530,26 @@ class Scheduler:
                 else:
                     detail = detail or "redirect without a Location"
             elif 200 <= status < 300 and self.options.follow:
-                self._follow(job, page)
+                facts = self._follow(job, page)
         nbytes = page.nbytes or (len(page.body) if page.body is not None else 0)
         self._emit(
-            FetchRecord(
-                job.id, job.url, status, nbytes, error, job.attempt, start, now, detail, final
-            )
+            PageRecord(
+                job.id,
+                job.url,
+                status,
+                nbytes,
+                error,
+                job.attempt,
+                start,
+                now,
+                detail,
+                final,
+                job.depth,
+                job.referrer,
+                page.content_type,
+                len(facts.links),
+                facts.title,
+            )  # fmt: skip
         )
 
     def _retry_wait(self, job: Job, page: Attempt, error: ErrorKind) -> float | None:
@@ -559,36 +578,39 @@ class Scheduler:
             self.stats["blocked"] += 1
             return target, f"redirect {why}"
         before = self.frontier.admitted()
-        self._admit((target,), job.depth, job.hops + 1)
+        self._admit((target,), job.depth, job.hops + 1, job.url, checked=True)
         if self.frontier.admitted() > before:
             self.stats["redirects"] += 1
         return target, ""
 
-    def _follow(self, job: Job, page: Attempt) -> None:
-        """Queue the links of a fetched page, if it is HTML and not at the depth limit."""
+    def _follow(self, job: Job, page: Attempt) -> PageFacts:
+        """Queue the links of a fetched page, if it is HTML and not at the depth limit;
+        what the page held (nothing, when it was not read: not HTML, or no link of it
+        could be admitted — the depth or the page limit reached)."""
         max_depth = self.scope.max_depth
         if max_depth is not None and job.depth >= max_depth:
-            return
+            return _NOTHING_READ
         if self.frontier.admitted() >= self._max_pages:
-            return
+            return _NOTHING_READ
         body = page.body
         if not body:
-            return
+            return _NOTHING_READ
         ctype = page.content_type
         if ctype:
             if not is_html(ctype):
-                return
+                return _NOTHING_READ
         elif not looks_like_html(body):
-            return
-        links = extract_links(
+            return _NOTHING_READ
+        facts = read_page(
             body[: self.options.max_html],
             job.url,
             ctype or None,
             respect_nofollow=self.options.respect_nofollow,
             sort_query=self.options.sort_query,
         )
-        if links:
-            self._admit(links, job.depth + 1, 0, job.url)
+        if facts.links:
+            self._admit(facts.links, job.depth + 1, 0, job.url)
+        return facts
 
     def _complete_robots(self, host: _Host, job: Job, page: Attempt, now: float) -> None:
         reachable = page.error in _REACHABLE and page.status is not None
@@ -676,13 +698,26 @@ class Scheduler:
         start = self._retry_start.pop(job.id, now)
         self._rngs.pop(job.id, None)
         self._emit(
-            FetchRecord(job.id, job.url, None, 0, DISALLOWED, job.attempt - 1, start, now, reason)
+            PageRecord(
+                job.id,
+                job.url,
+                None,
+                0,
+                DISALLOWED,
+                job.attempt - 1,
+                start,
+                now,
+                reason,
+                "",
+                job.depth,
+                job.referrer,
+            )  # fmt: skip
         )
 
     def _reject_seed(self, seed: str) -> None:
         """An input that is not an http(s) URL still gets its record (INVALID_URL)."""
-        jobs = self.frontier.add([(seed, 0, 0, "")], 1)
+        jobs = self.frontier.add([(seed, 0, 0, "", "")], 1)
         if jobs:
             why = "not an http(s) URL"
-            record = FetchRecord(jobs[0].id, seed, None, 0, ErrorKind.INVALID_URL, 0, 0.0, 0.0, why)
+            record = PageRecord(jobs[0].id, seed, None, 0, ErrorKind.INVALID_URL, 0, 0.0, 0.0, why)
             self._emit(record)

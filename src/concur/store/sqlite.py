@@ -61,7 +61,7 @@ from typing import IO, Any, TypeVar
 from concur.crawl.frontier import PAGE, Candidate, Job
 from concur.crawl.plan import CrawlPlan
 from concur.errors import StoreError, StoreExistsError
-from concur.records import CrawlConfig, ErrorKind, FetchRecord
+from concur.records import CrawlConfig, ErrorKind, FetchRecord, PageRecord
 
 __all__ = ["SavedCrawl", "SqliteStore", "StoreError", "StoreExistsError"]
 
@@ -81,7 +81,8 @@ CREATE TABLE IF NOT EXISTS urls (
     depth INTEGER NOT NULL,
     hops INTEGER NOT NULL DEFAULT 0,
     state INTEGER NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0
+    attempts INTEGER NOT NULL DEFAULT 0,
+    referrer TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, id) WHERE state = 0;
 CREATE TABLE IF NOT EXISTS results (
@@ -93,9 +94,21 @@ CREATE TABLE IF NOT EXISTS results (
     start REAL NOT NULL,
     end REAL NOT NULL,
     detail TEXT NOT NULL,
-    final_url TEXT NOT NULL
+    final_url TEXT NOT NULL,
+    content_type TEXT NOT NULL DEFAULT '',
+    links INTEGER NOT NULL DEFAULT 0,
+    title TEXT NOT NULL DEFAULT ''
 );
 """
+# Columns added since the first crawl files: a file made before them gets them on open.
+_ADDED = {
+    "urls": (("referrer", "TEXT NOT NULL DEFAULT ''"),),
+    "results": (
+        ("content_type", "TEXT NOT NULL DEFAULT ''"),
+        ("links", "INTEGER NOT NULL DEFAULT 0"),
+        ("title", "TEXT NOT NULL DEFAULT ''"),
+    ),
+}
 _VERSION = "1"
 QUEUED, DONE = 0, 2
 _TABLES = frozenset({"meta", "hosts", "urls", "results"})
@@ -179,6 +192,15 @@ def _crawl_meta(conn: sqlite3.Connection, path: str, resume: bool = True) -> str
     return meta.get("crawl")
 
 
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Give a crawl file made before a column existed that column (:data:`_ADDED`)."""
+    for table, columns in _ADDED.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, decl in columns:
+            if name not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+
+
 def _check(path: str, resume: bool) -> None:
     """Refuse, before writing anything, a file that cannot be used (module docstring)."""
     if path in ("", ":memory:"):
@@ -252,6 +274,7 @@ class SqliteStore:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA cache_size=-8192")  # KiB: the page cache is bounded too
             conn.executescript(_SCHEMA)
+            _add_columns(conn)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('version', ?)", (_VERSION,))
             (rows,) = conn.execute("SELECT count(*) FROM urls").fetchone()
             if rows and not resume:
@@ -299,19 +322,21 @@ class SqliteStore:
         if limit <= 0:
             return []
         rows = []
-        for url, depth, hops, host in candidates:
+        for url, depth, hops, host, referrer in candidates:
             if url in self._recent or url in self._old:
                 continue
             hid = self._host_ids.get(host)
             if hid is None:
                 hid = self._new_host(host)
-            rows.append((url, hid, depth, hops))
+            rows.append((url, hid, depth, hops, referrer))
         if not rows:
             return []
         self._begin()
         conn = self._conn
         before = self._max_rowid
-        insert = "INSERT OR IGNORE INTO urls (url, host, depth, hops) VALUES (?, ?, ?, ?)"
+        insert = (
+            "INSERT OR IGNORE INTO urls (url, host, depth, hops, referrer) VALUES (?, ?, ?, ?, ?)"
+        )
         if len(rows) <= limit:
             conn.executemany(insert, rows)
             tried = rows
@@ -327,10 +352,11 @@ class SqliteStore:
             self._remember(row[0])
         jobs = []
         keys = self._host_keys
-        for rowid, url, hid, depth, hops in conn.execute(
-            "SELECT id, url, host, depth, hops FROM urls WHERE id > ? ORDER BY id", (before,)
+        for rowid, url, hid, depth, hops, referrer in conn.execute(
+            "SELECT id, url, host, depth, hops, referrer FROM urls WHERE id > ? ORDER BY id",
+            (before,),
         ):
-            jobs.append(Job(rowid - 1, url, depth, keys[hid], 1, PAGE, hops))
+            jobs.append(Job(rowid - 1, url, depth, keys[hid], 1, PAGE, hops, referrer))
             self._max_rowid = rowid
         return jobs
 
@@ -343,11 +369,11 @@ class SqliteStore:
         if hid is None:
             return []
         cur = self._conn.execute(
-            "SELECT id, url, depth, hops, attempts FROM urls"
+            "SELECT id, url, depth, hops, attempts, referrer FROM urls"
             " WHERE host = ? AND state = 0 AND id > ? ORDER BY id LIMIT ?",
             (hid, after + 1, limit),
         )
-        return [Job(r - 1, url, d, host, a + 1, PAGE, h) for r, url, d, h, a in cur]
+        return [Job(r - 1, url, d, host, a + 1, PAGE, h, ref) for r, url, d, h, a, ref in cur]
 
     @_translated
     def queued_hosts(self) -> Iterable[tuple[str, int]]:
@@ -370,6 +396,9 @@ class SqliteStore:
                 record.end,
                 record.detail,
                 record.final_url,
+                getattr(record, "content_type", ""),
+                getattr(record, "links", 0),
+                getattr(record, "title", ""),
             )
         )
         self._done.append((rowid,))
@@ -440,7 +469,9 @@ class SqliteStore:
             conn = self._conn
             if self._results:
                 conn.executemany(
-                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO results (id, status, nbytes, error, attempts, start,"
+                    " end, detail, final_url, content_type, links, title)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     self._results,
                 )
                 conn.executemany(f"UPDATE urls SET state = {DONE} WHERE id = ?", self._done)
@@ -473,19 +504,22 @@ class SqliteStore:
         ).fetchone()
         return {"queued": queued, "done": done, "admitted": self._max_rowid}
 
-    def records(self) -> Iterator[FetchRecord]:
+    def records(self) -> Iterator[PageRecord]:
         """Every result, in id order (commits what is pending first)."""
         self.commit()
         try:
             cur = self._conn.execute(
                 "SELECT r.id, u.url, r.status, r.nbytes, r.error, r.attempts, r.start, r.end,"
-                " r.detail, r.final_url FROM results r JOIN urls u ON u.id = r.id ORDER BY r.id"
+                " r.detail, r.final_url, u.depth, u.referrer, r.content_type, r.links, r.title"
+                " FROM results r JOIN urls u ON u.id = r.id ORDER BY r.id"
             )
-            for rowid, url, status, nbytes, error, attempts, start, end, detail, final in cur:
+            for row in cur:
+                rowid, url, status, nbytes, error, attempts, start, end, detail, final = row[:10]
                 kind = None if error is None else ErrorKind(error)
-                yield FetchRecord(
-                    rowid - 1, url, status, nbytes, kind, attempts, start, end, detail, final
-                )
+                yield PageRecord(
+                    rowid - 1, url, status, nbytes, kind, attempts, start, end, detail, final,
+                    *row[10:],
+                )  # fmt: skip
         except sqlite3.Error as exc:
             self._failed = True
             raise StoreError(_why(self.path, exc)) from exc
