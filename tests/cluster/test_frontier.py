@@ -243,3 +243,17 @@ def test_a_stopping_worker_gives_its_leases_back_at_once(spec: FrontierSpec) -> 
     crawl([staying], pages=5)
     assert time.monotonic() - t < 5  # no lease to wait out (30 s)
     assert frontier.status()["records"] == 10 and frontier.status()["expired"] == 0
+
+
+def test_a_shared_crawls_records_say_what_each_page_was(spec: FrontierSpec) -> None:
+    from concur.records import PageRecord
+
+    frontier = seed(spec, seeds=("http://a.test/p/0",))
+    crawl([job(spec), job(spec)], pages=13)  # p/0 -> p/1..3 -> p/4..12
+    records = {r.url: r for r in frontier.records()}
+    assert all(isinstance(r, PageRecord) for r in records.values())
+    root, one, five = (records[f"http://a.test/p/{i}"] for i in (0, 1, 5))
+    assert (root.depth, root.referrer, root.links) == (0, "", 4)  # p/1, p/2, p/3 and p/0
+    assert (one.depth, one.referrer) == (1, "http://a.test/p/0")
+    assert (five.depth, five.referrer) == (2, "http://a.test/p/1")
+    assert root.content_type == "text/html"
