@@ -28,11 +28,12 @@ from concur.lazy import exports as _exports
 if TYPE_CHECKING:
     from concur.api import fetch, follow, work
     from concur.cluster.frontier import FrontierSpec
+    from concur.crawl.hook import Page
     from concur.crawl.plan import CrawlPlan
     from concur.crawl.scheduler import CrawlOptions
     from concur.engines import Engine, available_engines, get_engine
     from concur.errors import ConcurError, EngineUnavailable
-    from concur.records import CrawlConfig, CrawlResult, ErrorKind, FetchRecord
+    from concur.records import CrawlConfig, CrawlResult, ErrorKind, FetchRecord, PageRecord
 
 _WHERE = {
     "ConcurError": "concur.errors",
@@ -45,6 +46,8 @@ _WHERE = {
     "ErrorKind": "concur.records",
     "FetchRecord": "concur.records",
     "FrontierSpec": "concur.cluster.frontier",
+    "Page": "concur.crawl.hook",
+    "PageRecord": "concur.records",
     "available_engines": "concur.engines",
     "fetch": "concur.api",
     "follow": "concur.api",
@@ -63,6 +66,8 @@ __all__ = [
     "ErrorKind",
     "FetchRecord",
     "FrontierSpec",
+    "Page",
+    "PageRecord",
     "available_engines",
     "fetch",
     "follow",

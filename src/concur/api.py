@@ -25,6 +25,7 @@ from dataclasses import fields, replace
 from typing import Any
 
 from concur.cluster.frontier import FrontierSpec, RedisFrontier
+from concur.crawl.hook import OnPage
 from concur.crawl.plan import CrawlPlan
 from concur.crawl.scheduler import CrawlOptions
 from concur.engines import get_engine
@@ -64,6 +65,7 @@ def follow(
     *,
     engine: str = "asyncio",
     on_record: OnRecord = None,
+    on_page: OnPage = None,
     frontier: FrontierSpec | str | None = None,
     **kwargs: Any,
 ) -> CrawlResult:
@@ -73,6 +75,10 @@ def follow(
     the crawl is seeded into that server — continued if it is there and ``resume=True``
     — and this process crawls it as one worker, while others may join with :func:`work`
     from anywhere; the result holds every record of the whole crawl.
+
+    ``on_page`` is run on every answered page with its headers, body, links and record
+    (a :class:`~concur.crawl.hook.Page`): extract what you want while concur does the
+    fetching, politeness and storage.
 
     (Named for ``concur crawl --follow``: ``concur.crawl`` is the package of crawl rules.)
     """
@@ -89,7 +95,7 @@ def follow(
     if given:
         plan = replace(plan, **given)
     if frontier is None:
-        return get_engine(engine, **kwargs).crawl(plan, config, on_record)
+        return get_engine(engine, **kwargs).crawl(plan, config, on_record, on_page)
     spec = _spec(frontier)
     shared = RedisFrontier(spec)
     try:
@@ -97,7 +103,7 @@ def follow(
             shared.seed(plan, config, resume=plan.resume)
         except (FileExistsError, LookupError) as exc:
             raise ConcurError(str(exc)) from None
-        mine = get_engine(engine, **kwargs).run(("cluster", spec), config, on_record)
+        mine = get_engine(engine, **kwargs).run(("cluster", spec), config, on_record, on_page)
         records = tuple(shared.records())
     finally:
         shared.close()
@@ -110,6 +116,7 @@ def work(
     *,
     engine: str = "asyncio",
     on_record: OnRecord = None,
+    on_page: OnPage = None,
     **kwargs: Any,
 ) -> CrawlResult:
     """Join the shared crawl on ``frontier`` as one more worker, until it is done.
@@ -128,7 +135,7 @@ def work(
     finally:
         shared.close()
     config = _config(config or seeded, kwargs)
-    return get_engine(engine, **kwargs).run(("cluster", spec), config, on_record)
+    return get_engine(engine, **kwargs).run(("cluster", spec), config, on_record, on_page)
 
 
 def _spec(frontier: FrontierSpec | str) -> FrontierSpec:

@@ -8,7 +8,9 @@ more: the status, the few headers they read (``Location`` for redirects,
 ``Retry-After`` for backoff, ``Content-Type`` for link extraction), the body or only
 its size, an error kind with a one-line detail, and the requests the HTTP library
 re-sent by itself (libcurl does, once, when a reused connection dies unanswered: the
-record's attempts count what the server saw).
+record's attempts count what the server saw).  A job that keeps bodies (a crawl) also
+gets every response header as received, for what reads a page whole (a per-page hook,
+a WARC record); a URL list, which only counts bytes, does not pay for them.
 
 A named tuple, like :class:`~concur.crawl.frontier.Job`: one is made per request, so
 making one must be cheap, and the child-process driver pickles it across a pipe.
@@ -35,6 +37,11 @@ class Attempt(NamedTuple):
     location: str = ""  # the Location header of a 3xx not followed
     retry_after: str | None = None  # the Retry-After header of a 429 or 503, as sent
     resent: int = 0  # requests the library re-sent on its own within this attempt
+    # The response's header lines as (name, value) pairs, in the order received: names
+    # as sent (not lower-cased), a repeated header as separate pairs, values as text
+    # (latin-1 where the library gives bytes).  Empty unless the job keeps bodies, and
+    # for an attempt that failed (too large included): only an answer carries them.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def answer(
@@ -44,6 +51,7 @@ def answer(
     content_type: str = "",
     location: str = "",
     retry_after: str | None = None,
+    headers: tuple[tuple[str, str], ...] = (),
 ) -> Attempt:
     """An HTTP answer: usable below 400, an :attr:`ErrorKind.HTTP` error from 400 on."""
     if status >= 400:
@@ -56,8 +64,10 @@ def answer(
             content_type,
             location,
             retry_after,
+            0,
+            headers,
         )
-    return Attempt(status, nbytes, None, "", body, content_type, location, retry_after)
+    return Attempt(status, nbytes, None, "", body, content_type, location, retry_after, 0, headers)
 
 
 def failure(kind: ErrorKind, detail: str, status: int | None = None, nbytes: int = 0) -> Attempt:

@@ -32,12 +32,13 @@ from urllib.parse import urljoin
 
 from concur.attempt import Attempt, failure
 from concur.crawl.urls import check_url, private_jump
-from concur.errors import WorkerDied
+from concur.errors import SpecError, WorkerDied
 from concur.records import CrawlConfig, ErrorKind, FetchRecord
 from concur.retry import Jitter, retry_delay
 
 if TYPE_CHECKING:  # a crawl's modules load when a crawl runs: a URL list needs none of them
     from concur.cluster.frontier import FrontierSpec
+    from concur.crawl.hook import OnPage
     from concur.crawl.plan import CrawlPlan
     from concur.crawl.scheduler import Scheduler
 
@@ -56,15 +57,20 @@ JobSpec = (
 (:mod:`concur.cluster`)."""
 
 
-def make_job(job: JobSpec, config: CrawlConfig, on_record: OnRecord) -> Work:
-    """The running job for ``job`` (a crawl opens its frontier here)."""
+def make_job(
+    job: JobSpec, config: CrawlConfig, on_record: OnRecord, on_page: OnPage = None
+) -> Work:
+    """The running job for ``job`` (a crawl opens its frontier here); ``on_page`` is a
+    crawl's per-page hook (:mod:`concur.crawl.hook`), refused for a URL list."""
     if job[0] == "list":
+        if on_page is not None:
+            raise SpecError("on_page is a crawl's hook: a URL list has on_record")
         return ListJob(job[1], config, on_record)
     if job[0] == "cluster":
         from concur.cluster.job import ClusterJob
 
-        return ClusterJob(job[1], config, on_record)
-    return CrawlJob(job[1], config, on_record)
+        return ClusterJob(job[1], config, on_record, on_page=on_page)
+    return CrawlJob(job[1], config, on_record, on_page)
 
 
 class Task(Protocol):
@@ -264,10 +270,12 @@ class CrawlJob:
 
     keep_body = True
 
-    def __init__(self, plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord) -> None:
+    def __init__(
+        self, plan: CrawlPlan, config: CrawlConfig, on_record: OnRecord, on_page: OnPage = None
+    ) -> None:
         self.records: list[FetchRecord] = []
         self._on_record = on_record
-        self.scheduler = scheduler = new_scheduler(plan, config, self._collect)
+        self.scheduler = scheduler = new_scheduler(plan, config, self._collect, on_page)
         self.next = scheduler.next
         self.complete = scheduler.complete
         attach = getattr(on_record, "attach", None)
@@ -298,7 +306,10 @@ class CrawlJob:
 
 
 def new_scheduler(
-    plan: CrawlPlan, config: CrawlConfig, on_record: Callable[[FetchRecord], None]
+    plan: CrawlPlan,
+    config: CrawlConfig,
+    on_record: Callable[[FetchRecord], None],
+    on_page: OnPage = None,
 ) -> Scheduler:
     """The scheduler of ``plan``, on an SQLite store when ``plan.db`` is set."""
     from concur.crawl.scheduler import Scheduler
@@ -318,5 +329,11 @@ def new_scheduler(
         frontier = SqliteStore(plan.db, resume=plan.resume, commit_every=plan.commit_every)
         frontier.save_plan(plan, config)  # once: what --resume continues (kept if there)
     return Scheduler(
-        plan.seeds, config, plan.options, scope=scope, frontier=frontier, on_record=on_record
+        plan.seeds,
+        config,
+        plan.options,
+        scope=scope,
+        frontier=frontier,
+        on_record=on_record,
+        on_page=on_page,
     )

@@ -7,12 +7,21 @@ fault into the right error kind without losing other URLs; and overlap waits.
 
 from __future__ import annotations
 
+import base64
+import json
 import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from collections import Counter
+from typing import Any
 
 import pytest
 
+import concur.jobs
+from concur.attempt import Attempt
+from concur.crawl.plan import CrawlPlan
 from concur.engines import ENGINES, Engine, get_engine
 from concur.errors import EngineUnavailable
 from concur.experiment import book_urls
@@ -177,3 +186,119 @@ def test_serial_is_one_at_a_time(mockserver: RunningServer) -> None:
     assert result.ok == 10
     assert mockserver.timeline("s")["peak_in_flight"] == 1
     assert Counter(r.attempts for r in result.records) == {1: 10}
+
+
+# -- every header as received, in a crawl (issue 13: the page hook, WARC records) --------
+
+# After the server's own (Server, Content-Type, Content-Length): a repeated header with
+# another between its lines, a name in mixed case, and Set-Cookie twice (never joinable).
+_LINES = [
+    ("X-Concur", "one"),
+    ("x-concur-Case", "as sent"),
+    ("Set-Cookie", "a=1"),
+    ("X-Concur", "two"),
+    ("Set-Cookie", "b=2"),
+]
+
+# A patched child fetches with gevent's fetcher, as the engine's own child would.
+_GEVENT_FETCH = """\
+import json, sys
+from gevent import monkey
+monkey.patch_all()
+from concur.engines.gevent_engine import Fetcher
+from concur.records import CrawlConfig
+with Fetcher(CrawlConfig(timeout=5), keep_body=sys.argv[1] == "keep") as fetcher:
+    answers = [fetcher.fetch(url) for url in sys.argv[2:]]
+print(json.dumps([[a.status, a.headers] for a in answers]))
+"""
+
+
+def _canned_page(server: RunningServer, path: str) -> str:
+    """A run-time route answering ``path`` with :data:`_LINES` (``POST /__routes``)."""
+    headers = [["Content-Type", "text/html"], *map(list, _LINES)]
+    body = base64.b64encode(b"<p>no links</p>").decode()
+    route = {"path": path, "answers": [{"status": 200, "body": body, "headers": headers}]}
+    request = urllib.request.Request(
+        server.url + "/__routes", data=json.dumps(route).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.status == 200
+    return server.url + path
+
+
+def _answers(
+    impl: str, mode: str, urls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[int | None, tuple[tuple[str, str], ...]]]:
+    """(status, headers) of each attempt the job was given, robots.txt left out.
+
+    ``urls[0]`` is a redirect to ``urls[1]``: a list follows it, and so does a crawl
+    seeded with it.  The job runs on the engine's own driver; a spy on the job sees the
+    attempts (after the pipe, for ``processes``).  gevent runs its job in a patched
+    child, so there its fetcher fetches both URLs in a child of ours.
+    """
+    run = _engine(impl)
+    keep = mode == "crawl"
+    if _name(impl) == "gevent":
+        args = [sys.executable, "-c", _GEVENT_FETCH, "keep" if keep else "count", *urls]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=True)
+        return [(status, tuple(map(tuple, lines))) for status, lines in json.loads(done.stdout)]
+    seen: list[tuple[str, Attempt]] = []
+    make_job = concur.jobs.make_job
+
+    def spy(*args: Any) -> Any:
+        work = make_job(*args)
+        complete = work.complete
+
+        def record(task: Any, attempt: Attempt, now: float) -> None:
+            seen.append((task.url, attempt))
+            complete(task, attempt, now)
+
+        work.complete = record  # type: ignore[method-assign]
+        return work
+
+    monkeypatch.setattr(concur.jobs, "make_job", spy)
+    config = CrawlConfig(concurrency=2, timeout=5)
+    if keep:
+        result = run.crawl(CrawlPlan((urls[0],), max_depth=1), config)
+    else:
+        result = run(urls[:1], config)
+    assert result.ok >= 1, [(r.url, r.error, r.detail) for r in result.records]
+    return [(a.status, a.headers) for url, a in seen if not url.endswith("/robots.txt")]
+
+
+def _tornado_simple(lines: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """What Tornado's simple client hands over: its parsed headers, not the lines.
+
+    Names in its Title-Case; a repeated header's lines together at the first one's place.
+    """
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name, value in lines:
+        title = "-".join(word.capitalize() for word in name.split("-"))
+        groups.setdefault(title.lower(), []).append((title, value))
+    return [line for group in groups.values() for line in group]
+
+
+@pytest.mark.parametrize("mode", ["crawl", "list"])
+@pytest.mark.parametrize("impl", ALL)
+def test_a_crawl_gets_every_header_as_received(
+    impl: str, mode: str, mockserver: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With bodies kept (a crawl), an answer carries its header lines in order, repeats
+    and case as sent; a URL list, which only counts bytes, gets none."""
+    page = _canned_page(mockserver, "/headers")
+    hop = f"{mockserver.url}/redirect-to?url=%2Fheaders"
+    answers = _answers(impl, mode, [hop, page], monkeypatch)
+    assert [status for status, _ in answers] == [302, 200]
+    (_, hop_lines), (_, page_lines) = answers
+    if mode == "list":
+        assert hop_lines == page_lines == ()
+        return
+    assert all(isinstance(n, str) and isinstance(v, str) for n, v in hop_lines + page_lines)
+    assert ("Location", "/headers") in hop_lines
+    assert ("Content-Type", "text/html") in page_lines
+    ours = [
+        line
+        for line in page_lines
+        if line[0].lower() in {"x-concur", "x-concur-case", "set-cookie"}
+    ]
+    assert ours == (_tornado_simple(_LINES) if impl == "tornado-simple" else _LINES)

@@ -42,6 +42,7 @@ from typing import Any, NamedTuple
 from concur.attempt import Attempt
 from concur.cluster.frontier import FrontierSpec, FrontierUnavailable, RedisFrontier, record_json
 from concur.cluster.scripts import RECORD, RETRY, ROBOTS, ROBOTS_AGAIN, SEP
+from concur.crawl.hook import OnPage, Page, call_hook
 from concur.crawl.links import PageFacts, is_html, looks_like_html, read_page
 from concur.crawl.robots import MAX_ROBOTS_REDIRECTS, RobotsPolicy, policy_for_response, robots_url
 from concur.crawl.scheduler import DISALLOWED
@@ -114,6 +115,7 @@ class ClusterJob:
         config: CrawlConfig,
         on_record: Callable[[FetchRecord], None] | None = None,
         *,
+        on_page: OnPage = None,
         worker: str | None = None,
         give_up: float = GIVE_UP_S,
     ) -> None:
@@ -136,6 +138,7 @@ class ClusterJob:
         )
         self.records: list[FetchRecord] = []
         self._on_record = on_record
+        self._on_page = on_page
         self._max = config.concurrency
         self._prefetch = min(max(1, config.concurrency // 2), 64)
         self._batch = self._prefetch
@@ -364,6 +367,9 @@ class ClusterJob:
             task.depth, task.referrer, page.content_type, len(facts.links), facts.title,
         )  # fmt: skip
         self._emit(record)
+        if self._on_page is not None and status is not None:
+            seen = Page(task.url, status, page.headers, page.body or b"", facts.links, record)
+            call_hook(self._on_page, seen, self.stats)
         error_flag = int(error is not None)
         head = [task.lid, task.host, RECORD, record_json(record), error_flag, 0, redirect]
         return [*head, blocked, depth, hops, task.url, len(links) // 2, *links]

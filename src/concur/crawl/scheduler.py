@@ -70,6 +70,7 @@ from dataclasses import dataclass
 
 from concur.attempt import Attempt
 from concur.crawl.frontier import PAGE, ROBOTS, SITEMAP, Candidate, Frontier, Job, MemoryFrontier
+from concur.crawl.hook import OnPage, Page, call_hook
 from concur.crawl.links import PageFacts, is_html, looks_like_html, parse_sitemap, read_page
 from concur.crawl.robots import (
     MAX_ROBOTS_REDIRECTS,
@@ -176,6 +177,7 @@ class _Host:
 class Scheduler:
     """Hands out fetches in a polite order and turns their results into records.
 
+    ``on_page`` is a hook run on every answered page (:mod:`concur.crawl.hook`).
     ``seeds`` are crawled at depth 0; ``scope`` defaults to the seeds' hosts at any
     depth; ``frontier`` defaults to a :class:`MemoryFrontier` (pass a
     :class:`concur.store.sqlite.SqliteStore` for a bounded, resumable crawl; on resume,
@@ -193,6 +195,7 @@ class Scheduler:
         scope: Scope | None = None,
         frontier: Frontier | None = None,
         on_record: Callable[[FetchRecord], None] | None = None,
+        on_page: OnPage = None,
     ) -> None:
         seeds = list(seeds)
         self.config = config = config if config is not None else CrawlConfig()
@@ -200,6 +203,7 @@ class Scheduler:
         self.scope = scope if scope is not None else Scope.for_seeds(seeds)
         self.frontier: Frontier = frontier if frontier is not None else MemoryFrontier()
         self._on_record = on_record
+        self._on_page = on_page
         self._ua = config.user_agent
         self._max_pages = options.max_pages if options.max_pages is not None else 1 << 62
         self._max_in_flight = config.concurrency
@@ -532,25 +536,14 @@ class Scheduler:
             elif 200 <= status < 300 and self.options.follow:
                 facts = self._follow(job, page)
         nbytes = page.nbytes or (len(page.body) if page.body is not None else 0)
-        self._emit(
-            PageRecord(
-                job.id,
-                job.url,
-                status,
-                nbytes,
-                error,
-                job.attempt,
-                start,
-                now,
-                detail,
-                final,
-                job.depth,
-                job.referrer,
-                page.content_type,
-                len(facts.links),
-                facts.title,
-            )  # fmt: skip
-        )
+        record = PageRecord(
+            job.id, job.url, status, nbytes, error, job.attempt, start, now, detail, final,
+            job.depth, job.referrer, page.content_type, len(facts.links), facts.title,
+        )  # fmt: skip
+        self._emit(record)
+        if self._on_page is not None and status is not None:
+            seen = Page(job.url, status, page.headers, page.body or b"", facts.links, record)
+            call_hook(self._on_page, seen, self.stats)
 
     def _retry_wait(self, job: Job, page: Attempt, error: ErrorKind) -> float | None:
         if job.attempt > self.config.retries:

@@ -44,6 +44,7 @@ from concur.jobs import OnRecord
 from concur.records import CrawlConfig, CrawlResult
 
 if TYPE_CHECKING:
+    from concur.crawl.hook import OnPage
     from concur.crawl.plan import CrawlPlan
     from concur.jobs import JobSpec, Work
 
@@ -168,22 +169,40 @@ class Engine:
         return self.run(("list", list(urls)), config or CrawlConfig(), on_record)
 
     def crawl(
-        self, plan: CrawlPlan, config: CrawlConfig | None = None, on_record: OnRecord = None
+        self,
+        plan: CrawlPlan,
+        config: CrawlConfig | None = None,
+        on_record: OnRecord = None,
+        on_page: OnPage = None,
     ) -> CrawlResult:
-        """Crawl ``plan``: robots.txt, politeness, scope, links; one record per admitted URL."""
-        return self.run(("crawl", plan), config or CrawlConfig(), on_record)
+        """Crawl ``plan``: robots.txt, politeness, scope, links; one record per admitted URL.
 
-    def run(self, job: JobSpec, config: CrawlConfig, on_record: OnRecord = None) -> CrawlResult:
-        """Run ``job`` — ``("list", urls)`` or ``("crawl", plan)`` — on this engine's driver."""
+        ``on_page`` runs on every answered page (:mod:`concur.crawl.hook`)."""
+        return self.run(("crawl", plan), config or CrawlConfig(), on_record, on_page)
+
+    def run(
+        self,
+        job: JobSpec,
+        config: CrawlConfig,
+        on_record: OnRecord = None,
+        on_page: OnPage = None,
+    ) -> CrawlResult:
+        """Run ``job`` — ``("list", urls)``, ``("crawl", plan)`` or ``("cluster", frontier)``
+        — on this engine's driver."""
         spec = self.spec
         module = importlib.import_module(spec.module)
         options = dict(self.options)
         if spec.driver == "child":  # the job itself runs in a child process (gevent)
+            if on_page is not None:
+                raise SpecError(
+                    f"{spec.name} crawls in a child process of its own: a page hook cannot "
+                    "run there (every other engine takes one)"
+                )
             result: CrawlResult = module.run(spec.name, job, config, on_record, **options)
             return result
         from concur.jobs import make_job
 
-        work = make_job(job, config, on_record)
+        work = make_job(job, config, on_record, on_page)
         try:
             return self._drive(module, options, work, config)
         finally:

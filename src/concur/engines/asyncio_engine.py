@@ -32,7 +32,7 @@ import ssl
 import aiohttp
 
 from concur.attempt import Attempt, failure, one_line, too_large
-from concur.engines.fetcher import AsyncFetcher, Body, acollect, answered, broke_off
+from concur.engines.fetcher import AsyncFetcher, Body, acollect, answered, broke_off, latin1
 from concur.engines.oserrors import os_kind
 from concur.records import ErrorKind
 
@@ -124,6 +124,7 @@ class Fetcher(AsyncFetcher):
                     return broke_off(classify(exc), status)
                 if got is None:
                     return too_large(status, limit)
-                return answered(status, got, headers.get)
+                # raw_headers: the lines as received (bytes); resp.headers merges by name
+                return answered(status, got, headers.get, lambda: latin1(resp.raw_headers))
         except Exception as exc:  # mapped to an error kind, never raised further
             return classify(exc)

@@ -25,11 +25,14 @@ __all__ = [
     "AsyncFetcher",
     "BlockingFetcher",
     "Body",
+    "HeaderLines",
     "acollect",
     "answered",
     "ascii_url",
     "broke_off",
     "collect",
+    "latin1",
+    "urllib3_headers",
 ]
 
 
@@ -120,19 +123,49 @@ async def acollect(pieces: AsyncIterable[bytes], limit: int, keep: bool) -> Body
     return body
 
 
-def answered(status: int, body: Body, header: Callable[[str], str | None]) -> Attempt:
+HeaderLines = Callable[[], Iterable[tuple[str, str]]]
+
+
+def answered(
+    status: int,
+    body: Body,
+    header: Callable[[str], str | None],
+    all_headers: HeaderLines | None = None,
+) -> Attempt:
     """The attempt of an answer, with the headers the rules read.
 
     ``header(name)`` looks a response header up (None when absent).  ``Location`` is
     read for a redirect, ``Retry-After`` only where it means "wait" (429, 503), and
     ``Content-Type`` with a kept body (links are extracted from HTML only).
+    ``all_headers()`` gives every header line as received (see :attr:`Attempt.headers`);
+    it is called only with a kept body, so a URL list never pays for it.
     """
     retry_after = header("Retry-After") if status == 429 or status == 503 else None
     location = (header("Location") or "") if 300 <= status < 400 else ""
     if body.data is None:
         return answer(status, body.nbytes, location=location, retry_after=retry_after)
     ctype = header("Content-Type") or ""
-    return answer(status, body.nbytes, bytes(body.data), ctype, location, retry_after)
+    lines = tuple(all_headers()) if all_headers is not None else ()
+    return answer(status, body.nbytes, bytes(body.data), ctype, location, retry_after, lines)
+
+
+def latin1(pairs: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """Header lines a library gives as bytes, as text (HTTP's header charset is latin-1)."""
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in pairs]
+
+
+def urllib3_headers(resp: Any) -> list[tuple[str, str]]:
+    """Every header line of a urllib3 response (requests' ``resp.raw``), in order.
+
+    urllib3's ``HTTPHeaderDict`` keeps repeats, but groups them under the first one's
+    name; the ``http.client`` message it was made from keeps the lines as received.
+    requests reads that message the same way (``_original_response``) for its cookies.
+    """
+    original = getattr(resp, "_original_response", None)
+    if original is not None:
+        items: list[tuple[str, str]] = original.msg.items()
+        return items
+    return list(resp.headers.iteritems())
 
 
 def broke_off(attempt: Attempt, status: int) -> Attempt:

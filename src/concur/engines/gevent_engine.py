@@ -71,7 +71,14 @@ import urllib3
 from concur import errors
 from concur.attempt import Attempt, failure, too_large
 from concur.engines.drive_threads import run_threads
-from concur.engines.fetcher import BlockingFetcher, Body, answered, broke_off, collect
+from concur.engines.fetcher import (
+    BlockingFetcher,
+    Body,
+    answered,
+    broke_off,
+    collect,
+    urllib3_headers,
+)
 from concur.engines.urllib3_errors import classify
 from concur.errors import ConcurError, WorkerDied
 from concur.jobs import JobSpec, OnRecord, make_job
@@ -169,7 +176,7 @@ class Fetcher(BlockingFetcher):
             if got is None:
                 return too_large(status, self.limit)
             finished = True
-            return answered(status, got, resp.headers.get)
+            return answered(status, got, resp.headers.get, lambda: urllib3_headers(resp))
         finally:
             if not finished:
                 resp.close()  # a half-read connection must not go back to the pool

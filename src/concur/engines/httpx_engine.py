@@ -41,7 +41,7 @@ import httptools
 import httpx
 
 from concur.attempt import Attempt, failure, one_line, too_large
-from concur.engines.fetcher import AsyncFetcher, acollect, answered, broke_off
+from concur.engines.fetcher import AsyncFetcher, acollect, answered, broke_off, latin1
 from concur.engines.oserrors import RESET_ERRNOS
 from concur.records import CrawlConfig, ErrorKind
 
@@ -531,7 +531,7 @@ class Fetcher(AsyncFetcher):
             return broke_off(classify(exc), status)
         if got is None:
             return too_large(status, limit)
-        return answered(status, got, wanted.get)
+        return answered(status, got, wanted.get, lambda: latin1(raw))
 
 
 _WANTED = {

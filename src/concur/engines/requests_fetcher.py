@@ -41,7 +41,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from concur.attempt import Attempt, failure, too_large
-from concur.engines.fetcher import BlockingFetcher, answered, broke_off, collect
+from concur.engines.fetcher import BlockingFetcher, answered, broke_off, collect, urllib3_headers
 from concur.engines.urllib3_errors import classify
 from concur.records import CrawlConfig, ErrorKind
 
@@ -268,7 +268,8 @@ class Fetcher(BlockingFetcher):
                 return broke_off(classify(exc), status)
             if got is None:
                 return too_large(status, self.limit)
-            return answered(status, got, headers.get)
+            # resp.headers joins repeated headers with ", "; urllib3's response has them all
+            return answered(status, got, headers.get, lambda: urllib3_headers(resp.raw))
 
     def close(self) -> None:
         with self._lock:

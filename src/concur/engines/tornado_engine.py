@@ -194,12 +194,48 @@ class _Transfer:
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
+    def all_headers(self) -> list[tuple[str, str]]:
+        return []  # a URL list's transfer keeps only the three
+
     def chunk(self, data: bytes) -> bool:
         """Take a piece of the body; False once the body is over the limit."""
         if self.body.add(data):
             return True
         self.too_large = True
         return False
+
+
+class _KeptTransfer(_Transfer):
+    """A crawl's transfer: the body, and every header line in order (``Attempt.headers``).
+
+    A subclass, so a URL list's transfers keep the short :meth:`_Transfer.header_line`.
+    libcurl hands over the lines as received.  Tornado's simple client hands over its
+    parsed ``HTTPHeaders`` instead: names in its Title-Case, a repeated header's lines
+    one after another at the place of the first, so its order is not quite the wire's.
+    """
+
+    __slots__ = ("lines",)
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit, keep_body=True)
+        self.lines: list[tuple[str, str]] = []
+
+    def header_line(self, line: str) -> None:
+        super().header_line(line)
+        lines = self.lines
+        if line.startswith("HTTP/"):  # a new response: the lines so far were another's
+            lines.clear()
+        elif line[:1] in (" ", "\t"):  # a folded line continues the last value
+            if lines and line.strip():
+                name, value = lines[-1]
+                lines[-1] = (name, f"{value} {line.strip()}")
+        else:
+            name, colon, value = line.partition(":")
+            if colon:
+                lines.append((name.strip(), value.strip()))
+
+    def all_headers(self) -> list[tuple[str, str]]:
+        return self.lines
 
 
 _KEPT = frozenset({"location", "retry-after", "content-type"})
@@ -372,7 +408,7 @@ class Fetcher(AsyncFetcher):
     async def fetch(self, url: str) -> Attempt:
         config = self.config
         seconds = config.timeout
-        seen = _Transfer(self.limit, keep_body=self.keep_body)
+        seen = _KeptTransfer(self.limit) if self.keep_body else _Transfer(self.limit)
         request = HTTPRequest(
             ascii_url(url),
             headers=self.headers,  # fetch() copies them before adding Host, Connection...
@@ -391,5 +427,5 @@ class Fetcher(AsyncFetcher):
             if seen.too_large:
                 attempt = too_large(status, self.limit)
             else:
-                attempt = answered(status, seen.body, seen.header)
+                attempt = answered(status, seen.body, seen.header, seen.all_headers)
         return attempt._replace(resent=seen.resent) if seen.resent else attempt
