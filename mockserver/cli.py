@@ -56,6 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)"
     )
+    parser.add_argument(
+        "--request-log",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="keep the first N requests since a reset for GET /__requests; 0: none (default 10000)",
+    )
     parser.add_argument("--idle-timeout", type=float, default=120.0, metavar="S")
     parser.add_argument("--header-timeout", type=float, default=30.0, metavar="S")
     parser.add_argument(
@@ -95,6 +102,7 @@ _FLAGS = {
     "workers": "--workers",
     "idle_timeout_s": "--idle-timeout",
     "header_timeout_s": "--header-timeout",
+    "request_log": "--request-log",
     "site_pages": "--site",
     "site_hosts": "--site-hosts",
     "site_crawl_delay": "--site-crawl-delay",
@@ -148,6 +156,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         workers=args.workers,
         idle_timeout_s=args.idle_timeout,
         header_timeout_s=args.header_timeout,
+        request_log=args.request_log,
         site_pages=args.site,
         site_hosts=args.site_hosts,
         site_crawl_delay=args.site_crawl_delay,

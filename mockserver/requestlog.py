@@ -20,31 +20,58 @@ at most ``request_log_bytes`` of their heads and bodies; later ones are only cou
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple, Protocol
 
 import httptools
 
-if TYPE_CHECKING:  # routes imports the state, which holds a RequestLog
-    from mockserver.routes import Request
+
+class Logged(Protocol):
+    """A request as the log keeps it: a :class:`mockserver.routes.Request`, or :class:`Parsed`.
+
+    (A protocol, not the class: the routes import the state, which holds the log.)
+    """
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def body(self) -> bytes: ...
+
+
+class Parsed(NamedTuple):
+    """A request parsed from its raw bytes, when the log is read."""
+
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
 
 
 class RequestLog:
     """The requests of one server since the last reset (one event loop: no locks)."""
 
-    __slots__ = ("entries", "cap", "max_bytes", "size", "dropped")
+    __slots__ = ("entries", "cap", "max_bytes", "size", "dropped", "room")
 
     def __init__(self, cap: int, max_bytes: int) -> None:
         self.cap = cap
         self.max_bytes = max_bytes
-        self.entries: list[tuple[float, Request | bytes, int]] = []
+        self.entries: list[tuple[float, Logged | bytes, int]] = []
         self.size = 0
         self.dropped = 0
+        # False once ``cap`` requests are kept: the server then only counts ``dropped``,
+        # without calling ``add`` (a benchmark's millionth request costs one increment).
+        self.room = cap > 0
 
-    def add(self, when: float, request: Request | bytes, route: int, size: int) -> None:
+    def add(self, when: float, request: Logged | bytes, route: int, size: int) -> None:
         """Keep a request (a parsed one, or its raw bytes) of ``size`` bytes, or count it."""
-        if len(self.entries) < self.cap and self.size + size <= self.max_bytes:
-            self.entries.append((when, request, route))
+        entries = self.entries
+        if len(entries) < self.cap and self.size + size <= self.max_bytes:
+            entries.append((when, request, route))
             self.size += size
+            self.room = len(entries) < self.cap
         else:
             self.dropped += 1
 
@@ -52,12 +79,13 @@ class RequestLog:
         self.entries = []
         self.size = 0
         self.dropped = 0
+        self.room = self.cap > 0
 
     def to_json(self, epoch_offset: float) -> dict[str, Any]:
         """The log as JSON: bodies in base64, times in Unix epoch seconds."""
         requests = []
         for when, request, route in self.entries:
-            req = parse(request) if isinstance(request, bytes) else request
+            req: Logged = parse(request) if isinstance(request, bytes) else request
             requests.append(
                 {
                     "time": when + epoch_offset,
@@ -97,11 +125,11 @@ class _Collector:
         self.body.append(body)
 
 
-def parse(data: bytes) -> Request:
+def parse(data: bytes) -> Parsed:
     """One whole request from its raw bytes (a replayed request: parsed once already)."""
-    from mockserver.routes import Request
     collector = _Collector()
     parser = httptools.HttpRequestParser(collector)
     parser.feed_data(data)
     method = parser.get_method().decode("latin-1")
-    return Request(method, collector.url.decode("utf-8"), collector.headers, b"".join(collector.body))
+    target = collector.url.decode("utf-8")
+    return Parsed(method, target, collector.headers, b"".join(collector.body))

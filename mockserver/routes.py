@@ -363,63 +363,70 @@ def add(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any) -> P
     return Plan(body=b".")
 
 
-# The index at ``/``: (path, parameters, what it answers).  Any method; HEAD gets no body.
-ENDPOINTS: tuple[tuple[str, str, str], ...] = (
-    ("/add", "", "wait, then answer '.' (the book's endpoint)"),
-    ("/bytes/N", "", "N seeded bytes, made as they are sent past 1 MiB"),
-    ("/status/CODE", "retry_after=S", "answer CODE; /status/200:3,500:1 picks one by weight"),
-    ("/redirect/N", "", "a chain of N redirects ending at /redirect/0"),
-    ("/redirect-to", "url=U status=302", "one redirect to any Location, as given"),
-    ("/drip", "bytes=N duration=MS chunks=K code=200", "N bytes streamed over MS ms"),
-    ("/echo", "", "the request as JSON: method, target, query, headers, body size"),
-    ("/", "", "this list"),
+# The index at ``/``: (the endpoint and its parameters, what it answers).
+ENDPOINTS: tuple[tuple[str, str], ...] = (
+    ("/add", "wait, then answer '.' (the book's endpoint)"),
+    ("/bytes/N", "N seeded bytes (made as they are sent past 1 MiB)"),
+    ("/status/CODE?retry_after=S", "answer CODE (Retry-After on 429 and 503)"),
+    ("/status/CODE:WEIGHT,CODE:WEIGHT", "one of the codes, drawn by weight (seeded)"),
+    ("/redirect/N", "a chain of N redirects ending at /redirect/0"),
+    ("/redirect-to?url=U&status=302", "one redirect to any Location, as given"),
+    ("/drip?bytes=N&duration=MS&chunks=K&code=200", "N bytes streamed over MS ms in K pieces"),
+    ("/echo", "the request as JSON: method, target, query, headers, body size"),
+    ("/", "this list"),
 )
 SHARED_PARAMETERS: tuple[tuple[str, str], ...] = (
     ("delay=MS", "answer after MS milliseconds"),
-    ("latency=SPEC", "a drawn delay: MS, uniform:LO,HI, normal:MEAN,SD, lognormal:MEDIAN,P99, "
-     "exp:MEAN, pareto:MIN,SHAPE (seeded)"),
-    ("fault=KIND", "one of " + ", ".join(faults_mod.KINDS) + " (or a 5xx code)"),
-    ("faults=KIND:RATE,...", "a seeded chance of each"),
+    (
+        "latency=SPEC",
+        "a drawn delay (seeded): MS, uniform:LO,HI, normal:MEAN,SD, lognormal:MEDIAN,P99, "
+        "exp:MEAN or pareto:MIN,SHAPE",
+    ),
+    ("fault=KIND", "one of " + ", ".join(faults_mod.KINDS) + ", or a 5xx code"),
+    ("faults=KIND:RATE,...", "a seeded chance of each kind"),
+    ("retry_after=S", "the Retry-After of fault=429"),
     ("name=NAME", "the timeline the request is recorded under"),
     ("gzip=1", "a gzipped body"),
     ("chunked=1", "a chunked body"),
 )
-CONTROL_ENDPOINTS: tuple[tuple[str, str, str], ...] = (
-    ("/__health", "", "ok"),
-    ("/__stats", "", "the server's counters (JSON)"),
-    ("/metrics", "", "the counters for Prometheus"),
-    ("/__timeline", "name=NAME reset=1", "the requests under NAME, or the names (JSON)"),
-    ("/__reset", "", "forget recordings, repeat counts, run-time routes and the request log"),
-    ("/__routes", "GET | POST a route (JSON) | DELETE [id=N]", "the run-time routes"),
-    ("/__requests", "clear=1, or DELETE", "the requests received (JSON)"),
+CONTROL_ENDPOINTS: tuple[tuple[str, str], ...] = (
+    ("/__health", "ok"),
+    ("/__stats", "the server's counters (JSON)"),
+    ("/metrics", "the counters for Prometheus"),
+    ("/__timeline?name=NAME&reset=1", "the requests under NAME, or the names (JSON)"),
+    ("/__reset", "forget recordings, repeat counts, run-time routes and the request log"),
+    ("/__routes", "GET: the run-time routes; POST one as JSON: add it; DELETE [?id=N]: remove"),
+    ("/__requests?clear=1", "the requests received (JSON); clear=1 or DELETE: then forget them"),
 )
 
 
-def _table(rows: tuple[tuple[str, ...], ...]) -> list[str]:
-    width = max(len(" ".join(r[:-1]).strip()) for r in rows)
-    return [f"  {' '.join(r[:-1]).strip():<{width}}  {r[-1]}" for r in rows]
+def _list(rows: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> list[str]:
+    lines: list[str] = []
+    for what, how in rows:
+        lines += [f"  {what}", f"      {how}"]
+    return lines
 
 
 def index_text(state: ServerState) -> str:
     """The ``/`` page: every endpoint with its parameters, as plain text."""
     lines = ["mockserver: endpoints (any method; HEAD gets no body)", ""]
-    lines += _table(ENDPOINTS)
-    lines += ["", "Parameters every endpoint above takes:", *_table(SHARED_PARAMETERS)]
-    lines += ["", "Control (never delayed, faulted or recorded):", *_table(CONTROL_ENDPOINTS)]
+    lines += _list(ENDPOINTS)
+    lines += ["", "Parameters every endpoint above takes:", *_list(SHARED_PARAMETERS)]
+    lines += ["", "Control (never delayed, faulted, nor recorded):", *_list(CONTROL_ENDPOINTS)]
     if state.config.site_pages:
-        lines.append("  /__site  the synthetic site's ground truth (?stats=1: what was fetched)")
+        lines += _list([("/__site?stats=1", "the synthetic site's ground truth, what was fetched")])
     added = state.routes.all()
     if added:
-        lines += ["", "Routes added at run time (before the endpoints above):"]
-        rows = tuple(
-            (
-                r.method or "*",
-                r.path + ("" if r.query is None else "?" + "&".join(f"{k}={v}" for k, v in r.query.items())),
-                f"{len(r.answers)} answer(s)" + ("" if r.times is None else f", {r.times} times"),
+        lines += ["", "Routes added at run time (tried before the endpoints above):"]
+        rows = []
+        for r in added:
+            pairs = None if r.query is None else "&".join(f"{k}={v}" for k, v in r.query.items())
+            query = "" if pairs is None else "?" + pairs
+            times = "" if r.times is None else f", {r.times} times"
+            rows.append(
+                (f"{r.method or 'any'} {r.path}{query}", f"{len(r.answers)} answer(s){times}")
             )
-            for r in added
-        )
-        lines += _table(rows)
+        lines += _list(rows)
     return "\n".join(lines) + "\n"
 
 
@@ -554,8 +561,12 @@ def routes_endpoint(
         if table.count >= canned.MAX_ROUTES:
             raise BadRequest(f"more than {canned.MAX_ROUTES} routes: DELETE /__routes first")
         try:
-            route = canned.from_json(json.loads(req.body), table.next_id)
-        except (UnicodeDecodeError, ValueError) as exc:  # RouteError and JSONDecodeError too
+            doc = json.loads(req.body)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise BadRequest(f"the route is not JSON: {exc}") from None
+        try:
+            route = canned.from_json(doc, table.next_id)
+        except canned.RouteError as exc:
             raise BadRequest(f"route: {exc}") from None
         table.add(route)
         # The replay cache's answers (a 404 for this path, say) are not the answers now.

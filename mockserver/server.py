@@ -23,6 +23,10 @@ experiment measures.  The design in one paragraph:
   while the peer does not read our answers or while too many pipelined requests wait; a
   sweeper closes connections whose request head is too slow (slowloris) or that sit idle
   too long.
+* **Tests' own routes and the request log cost the hot path almost nothing**: routes a
+  test adds at run time (:mod:`mockserver.canned`) are looked up only while there are
+  any; each request is logged for ``/__requests`` as the objects already made for it
+  (:mod:`mockserver.requestlog`), up to a cap, and then only counted.
 * **A bug is a 500, not a 400**: httptools reports an exception raised in a callback as
   a parse error; a route that raises is answered ``500 internal error: <kind>`` and told
   once per kind on stderr (the ``mockserver`` logger), and the connection goes on.
@@ -353,8 +357,12 @@ class HttpProtocol(asyncio.Protocol):
             return False
         response, status, name, delay_s = hit
         rec.total += 1
-        if self.log is not None:  # kept as bytes, parsed only if the log is read
-            self.log.add(now, data, 0, len(data))
+        log = self.log
+        if log is not None:  # kept as bytes, parsed only if the log is read
+            if log.room:
+                log.add(now, data, 0, len(data))
+            else:
+                log.dropped += 1
         tl = rec.timelines.get(name) or rec.timeline(name)
         tl.begin()
         if not delay_s:
@@ -513,7 +521,10 @@ class HttpProtocol(asyncio.Protocol):
             plan = self._internal_error(exc, f"{method} {target}")
         log = self.log
         if log is not None and not (plan.internal and target.startswith(_CONTROL)):
-            log.add(self.last_activity, req, plan.route, self.head_size + self.body_size)
+            if log.room:
+                log.add(self.last_activity, req, plan.route, self.head_size + self.body_size)
+            else:
+                log.dropped += 1
         if not parser.should_keep_alive():
             plan.close = True
         self._dispatch(plan, method == "HEAD")

@@ -7,6 +7,7 @@ come out one by one and in order.
 
 from __future__ import annotations
 
+import http.client
 import socket
 import time
 from dataclasses import dataclass, field
@@ -111,3 +112,17 @@ def one(url: str, path: str, headers: str = "") -> Response:
     responses = exchange(url, get(path, headers))
     assert len(responses) == 1, f"no complete answer to {path}"
     return responses[0]
+
+
+def request(
+    url: str, method: str, target: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One request with http.client, any status: (status, lower-case headers, body)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        conn.request(method, target, body=body or None, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from raw_http import connect, exchange, get, one, read_responses, read_until_closed
 
+from mockserver import routes
 from mockserver.testing import RunningServer, serve
 
 
@@ -32,6 +33,16 @@ def test_index_lists_the_endpoints(server: RunningServer) -> None:
     assert headers["Content-Type"].startswith("text/plain")
     for endpoint in ("/add", "/bytes/N", "/status/CODE", "/redirect/N", "/drip", "/echo"):
         assert endpoint.encode() in body
+
+
+def test_index_is_a_plain_list_with_parameters(server: RunningServer) -> None:
+    text = fetch(server.url + "/")[2].decode()
+    assert text.startswith("mockserver: endpoints")
+    for endpoint, _ in routes.ENDPOINTS + routes.CONTROL_ENDPOINTS:
+        assert f"\n  {endpoint}\n      " in text
+    for parameter in ("delay=MS", "latency=SPEC", "fault=KIND", "faults=KIND:RATE", "name=NAME"):
+        assert f"\n  {parameter}" in text
+    assert "``" not in text and ":mod:" not in text  # not a docstring
 
 
 def test_add_answers_a_dot_after_the_delay(server: RunningServer) -> None:
