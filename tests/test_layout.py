@@ -19,7 +19,7 @@ PACKAGES = {"concur": ROOT / "src" / "concur", "mockserver": ROOT / "mockserver"
 # one after it.  (Within a layer, the cycle check below keeps the order honest.)
 LAYERS = [
     ["concur.records", "concur.errors", "concur.attempt", "concur.retry", "concur.meter"],
-    ["concur.lifetime", "concur.lazy"],
+    ["concur.lifetime", "concur.lazy", "concur.warc"],
     ["concur.crawl"],
     ["concur.store"],
     ["concur.cluster"],

@@ -10,7 +10,10 @@ its size, an error kind with a one-line detail, and the requests the HTTP librar
 re-sent by itself (libcurl does, once, when a reused connection dies unanswered: the
 record's attempts count what the server saw).  A job that keeps bodies (a crawl) also
 gets every response header as received, for what reads a page whole (a per-page hook,
-a WARC record); a URL list, which only counts bytes, does not pay for them.
+a WARC record); a URL list, which only counts bytes, does not pay for them.  A job that
+writes WARC files (``CrawlConfig.warc``, either job) gets what a record holds besides:
+the payload as received (Content-Encoding intact), the request headers sent, and the
+status line's reason phrase.
 
 A named tuple, like :class:`~concur.crawl.frontier.Job`: one is made per request, so
 making one must be cheap, and the child-process driver pickles it across a pipe.
@@ -39,9 +42,18 @@ class Attempt(NamedTuple):
     resent: int = 0  # requests the library re-sent on its own within this attempt
     # The response's header lines as (name, value) pairs, in the order received: names
     # as sent (not lower-cased), a repeated header as separate pairs, values as text
-    # (latin-1 where the library gives bytes).  Empty unless the job keeps bodies, and
-    # for an attempt that failed (too large included): only an answer carries them.
+    # (latin-1 where the library gives bytes).  Empty unless the job keeps bodies or
+    # writes WARC records, and for an attempt that failed (too large included): only an
+    # answer carries them.
     headers: tuple[tuple[str, str], ...] = ()
+    # Only with ``CrawlConfig.warc`` set (else None, (), ""), and only on an answer:
+    # the payload as received — Transfer-Encoding undone (it is transport), any
+    # Content-Encoding (gzip, br...) not; ``body`` and ``nbytes`` stay the decoded ones.
+    raw: bytes | None = None
+    # The request's header lines as the library sent them, as far as it shows them (names
+    # as sent, in order); ``Host`` is missing where the library leaves it to a lower layer.
+    sent: tuple[tuple[str, str], ...] = ()
+    reason: str = ""  # the status line's reason phrase as received ("" if the library hides it)
 
 
 def answer(
@@ -52,22 +64,33 @@ def answer(
     location: str = "",
     retry_after: str | None = None,
     headers: tuple[tuple[str, str], ...] = (),
+    *,
+    raw: bytes | None = None,
+    sent: tuple[tuple[str, str], ...] = (),
+    reason: str = "",
 ) -> Attempt:
     """An HTTP answer: usable below 400, an :attr:`ErrorKind.HTTP` error from 400 on."""
     if status >= 400:
-        return Attempt(
-            status,
-            nbytes,
-            ErrorKind.HTTP,
-            f"HTTP {status}",
-            body,
-            content_type,
-            location,
-            retry_after,
-            0,
-            headers,
-        )
-    return Attempt(status, nbytes, None, "", body, content_type, location, retry_after, 0, headers)
+        error: ErrorKind | None = ErrorKind.HTTP
+        detail = f"HTTP {status}"
+    else:
+        error = None
+        detail = ""
+    return Attempt(
+        status,
+        nbytes,
+        error,
+        detail,
+        body,
+        content_type,
+        location,
+        retry_after,
+        0,
+        headers,
+        raw,
+        sent,
+        reason,
+    )
 
 
 def failure(kind: ErrorKind, detail: str, status: int | None = None, nbytes: int = 0) -> Attempt:

@@ -35,9 +35,11 @@ from concur.crawl.urls import check_url, private_jump
 from concur.errors import SpecError, WorkerDied
 from concur.records import CrawlConfig, ErrorKind, FetchRecord
 from concur.retry import Jitter, retry_delay
+from concur.warc import open_warc
 
 if TYPE_CHECKING:  # a crawl's modules load when a crawl runs: a URL list needs none of them
     from concur.cluster.frontier import FrontierSpec
+    from concur.crawl.frontier import Job
     from concur.crawl.hook import OnPage
     from concur.crawl.plan import CrawlPlan
     from concur.crawl.scheduler import Scheduler
@@ -149,6 +151,7 @@ class ListJob:
         self._hops: deque[ListTask] = deque()  # redirects to follow now
         self._seq = itertools.count()
         self._rngs: dict[int, Jitter] = {}  # backoff jitter of URLs that were retried
+        self._warc = open_warc(config)
 
     def workers(self, concurrency: int) -> int:
         return max(1, min(concurrency, len(self.urls)))
@@ -190,6 +193,8 @@ class ListJob:
 
     def complete(self, task: ListTask, attempt: Attempt, now: float) -> None:
         self._in_flight -= 1
+        if self._warc is not None:
+            self._warc.write(task.url, attempt)
         index = task.id
         if attempt.status in REDIRECTS and attempt.error is None and attempt.location:
             refused = self._redirect(task, attempt)
@@ -254,10 +259,11 @@ class ListJob:
                 self._on_record(record)
 
     def extra(self) -> dict[str, Any]:
-        return {}
+        return {} if self._warc is None else {"warc_files": self._warc.files}
 
     def close(self) -> None:
-        pass
+        if self._warc is not None:
+            self._warc.close()
 
 
 class CrawlJob:
@@ -278,9 +284,18 @@ class CrawlJob:
         self.scheduler = scheduler = new_scheduler(plan, config, self._collect, on_page)
         self.next = scheduler.next
         self.complete = scheduler.complete
+        self._warc = open_warc(config, append=plan.resume)
+        if self._warc is not None:
+            self.complete = self._kept
         attach = getattr(on_record, "attach", None)
         if attach is not None:
             attach(scheduler)
+
+    def _kept(self, job: Job, page: Attempt, now: float) -> None:
+        """``scheduler.complete``, the exchange kept in the WARC files first."""
+        assert self._warc is not None
+        self._warc.write(job.url, page)
+        self.scheduler.complete(job, page, now)
 
     def _collect(self, record: FetchRecord) -> None:
         self.records.append(record)
@@ -299,10 +314,15 @@ class CrawlJob:
 
     def extra(self) -> dict[str, Any]:
         scheduler = self.scheduler
-        return {"mode": "follow", "admitted": scheduler.admitted, **scheduler.stats}
+        extra = {"mode": "follow", "admitted": scheduler.admitted, **scheduler.stats}
+        if self._warc is not None:
+            extra["warc_files"] = self._warc.files
+        return extra
 
     def close(self) -> None:
         self.scheduler.close()
+        if self._warc is not None:
+            self._warc.close()
 
 
 def new_scheduler(

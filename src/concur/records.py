@@ -50,6 +50,10 @@ class CrawlConfig:
     max_redirects: int = 10
     seed: int = 0  # of the backoff jitter
     allow_private: bool = False  # follow a public host's redirects and links to private ones
+    # Keep every exchange in WARC files at this path (concur.warc): the engines then hand
+    # the job each answer's payload as received and the request headers they sent.
+    warc: str | None = None
+    warc_max_size: int | None = None  # bytes: a new WARC file once one passes this
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -60,6 +64,8 @@ class CrawlConfig:
             raise ValueError("retries must be >= 0")
         if self.max_body < 0:
             raise ValueError("max_body must be >= 0")
+        if self.warc_max_size is not None and self.warc_max_size < 1024:
+            raise ValueError("warc_max_size must be at least 1024 bytes")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -8,14 +8,17 @@ fault into the right error kind without losing other URLs; and overlap waits.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import zlib
 from collections import Counter
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -23,6 +26,7 @@ import concur.jobs
 from concur.attempt import Attempt
 from concur.crawl.plan import CrawlPlan
 from concur.engines import ENGINES, Engine, get_engine
+from concur.engines.fetcher import Payload, fill
 from concur.errors import EngineUnavailable
 from concur.experiment import book_urls
 from concur.records import CrawlConfig, ErrorKind
@@ -200,24 +204,38 @@ _LINES = [
     ("Set-Cookie", "b=2"),
 ]
 
-# A patched child fetches with gevent's fetcher, as the engine's own child would.
+# A patched child fetches with gevent's fetcher, as the engine's own child would, and
+# prints each attempt as JSON (bytes in base64).
 _GEVENT_FETCH = """\
-import json, sys
+import base64, json, sys
 from gevent import monkey
 monkey.patch_all()
 from concur.engines.gevent_engine import Fetcher
 from concur.records import CrawlConfig
-with Fetcher(CrawlConfig(timeout=5), keep_body=sys.argv[1] == "keep") as fetcher:
-    answers = [fetcher.fetch(url) for url in sys.argv[2:]]
-print(json.dumps([[a.status, a.headers] for a in answers]))
+config = CrawlConfig.from_dict(json.loads(sys.argv[1]))
+with Fetcher(config, keep_body=sys.argv[2] == "keep") as fetcher:
+    answers = [fetcher.fetch(url) for url in sys.argv[3:]]
+def text(value):
+    return base64.b64encode(value).decode() if isinstance(value, bytes) else value
+print(json.dumps([{k: text(v) for k, v in a._asdict().items()} for a in answers]))
 """
 
 
-def _canned_page(server: RunningServer, path: str) -> str:
-    """A run-time route answering ``path`` with :data:`_LINES` (``POST /__routes``)."""
-    headers = [["Content-Type", "text/html"], *map(list, _LINES)]
-    body = base64.b64encode(b"<p>no links</p>").decode()
-    route = {"path": path, "answers": [{"status": 200, "body": body, "headers": headers}]}
+def _from_child(fields: dict[str, Any]) -> Attempt:
+    """An attempt that :data:`_GEVENT_FETCH` printed."""
+    for key in ("body", "raw"):
+        if fields[key] is not None:
+            fields[key] = base64.b64decode(fields[key])
+    for key in ("headers", "sent"):
+        fields[key] = tuple(map(tuple, fields[key]))
+    fields["error"] = ErrorKind(fields["error"]) if fields["error"] else None
+    return Attempt(**fields)
+
+
+def _canned(server: RunningServer, path: str, body: bytes, headers: list[tuple[str, str]]) -> str:
+    """A run-time route answering ``path`` with ``body`` and ``headers`` (``POST /__routes``)."""
+    answer = {"status": 200, "body": base64.b64encode(body).decode(), "headers": headers}
+    route = {"path": path, "answers": [answer]}
     request = urllib.request.Request(
         server.url + "/__routes", data=json.dumps(route).encode(), method="POST"
     )
@@ -226,22 +244,34 @@ def _canned_page(server: RunningServer, path: str) -> str:
     return server.url + path
 
 
-def _answers(
-    impl: str, mode: str, urls: list[str], monkeypatch: pytest.MonkeyPatch
-) -> list[tuple[int | None, tuple[tuple[str, str], ...]]]:
-    """(status, headers) of each attempt the job was given, robots.txt left out.
+def _canned_page(server: RunningServer, path: str) -> str:
+    """A run-time route answering ``path`` with :data:`_LINES`."""
+    return _canned(server, path, b"<p>no links</p>", [("Content-Type", "text/html"), *_LINES])
 
-    ``urls[0]`` is a redirect to ``urls[1]``: a list follows it, and so does a crawl
-    seeded with it.  The job runs on the engine's own driver; a spy on the job sees the
-    attempts (after the pipe, for ``processes``).  gevent runs its job in a patched
-    child, so there its fetcher fetches both URLs in a child of ours.
+
+def _attempts(
+    impl: str,
+    keep: bool,
+    seeds: list[str],
+    fetched: list[str],
+    config: CrawlConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> list[tuple[str, Attempt]]:
+    """(URL, attempt) of each attempt the job was given, robots.txt left out.
+
+    The job is a crawl of ``seeds`` if ``keep`` (bodies kept), else a URL list of them,
+    and fetches ``fetched`` (redirects followed).  It runs on the engine's own driver; a
+    spy on the job sees the attempts (after the pipe, for ``processes``).  gevent runs
+    its job in a patched child, so there its fetcher fetches ``fetched`` in a child of ours.
     """
     run = _engine(impl)
-    keep = mode == "crawl"
     if _name(impl) == "gevent":
-        args = [sys.executable, "-c", _GEVENT_FETCH, "keep" if keep else "count", *urls]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=True)
-        return [(status, tuple(map(tuple, lines))) for status, lines in json.loads(done.stdout)]
+        settings = json.dumps(config.to_dict())
+        args = [sys.executable, "-c", _GEVENT_FETCH, settings, "keep" if keep else "count"]
+        done = subprocess.run(
+            [*args, *fetched], capture_output=True, text=True, timeout=60, check=True
+        )
+        return list(zip(fetched, map(_from_child, json.loads(done.stdout)), strict=True))
     seen: list[tuple[str, Attempt]] = []
     make_job = concur.jobs.make_job
 
@@ -257,13 +287,25 @@ def _answers(
         return work
 
     monkeypatch.setattr(concur.jobs, "make_job", spy)
-    config = CrawlConfig(concurrency=2, timeout=5)
     if keep:
-        result = run.crawl(CrawlPlan((urls[0],), max_depth=1), config)
+        result = run.crawl(CrawlPlan(tuple(seeds), max_depth=1), config)
     else:
-        result = run(urls[:1], config)
+        result = run(seeds, config)
     assert result.ok >= 1, [(r.url, r.error, r.detail) for r in result.records]
-    return [(a.status, a.headers) for url, a in seen if not url.endswith("/robots.txt")]
+    return [(url, a) for url, a in seen if not url.endswith("/robots.txt")]
+
+
+def _answers(
+    impl: str, mode: str, urls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[int | None, tuple[tuple[str, str], ...]]]:
+    """(status, headers) of each attempt, ``urls[0]`` a redirect to ``urls[1]``.
+
+    Without WARC output nothing of what a WARC record needs comes along.
+    """
+    config = CrawlConfig(concurrency=2, timeout=5)
+    got = _attempts(impl, mode == "crawl", urls[:1], urls, config, monkeypatch)
+    assert all(a.raw is None and a.sent == () and a.reason == "" for _, a in got)
+    return [(a.status, a.headers) for _, a in got]
 
 
 def _tornado_simple(lines: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -302,3 +344,96 @@ def test_a_crawl_gets_every_header_as_received(
         if line[0].lower() in {"x-concur", "x-concur-case", "set-cookie"}
     ]
     assert ours == (_tornado_simple(_LINES) if impl == "tornado-simple" else _LINES)
+
+
+# -- what a WARC record needs (issue 13): the payload as received, the request sent ------
+
+
+def _by_path(attempts: list[tuple[str, Attempt]]) -> dict[str, Attempt]:
+    return {urlsplit(url).path: attempt for url, attempt in attempts}
+
+
+@pytest.mark.parametrize("mode", ["crawl", "list", "off"])
+@pytest.mark.parametrize("impl", ALL)
+def test_warc_gets_the_payload_as_received(
+    impl: str, mode: str, mockserver: RunningServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """With ``CrawlConfig.warc`` set, in a crawl and in a URL list, an answer carries its
+    payload as received (de-chunked, Content-Encoding intact), the request's headers as
+    sent and the reason phrase; body and ``nbytes`` stay decoded, ``max_body`` still
+    bounds the decoded size, and a payload that is not its coding is a PROTOCOL error on
+    every engine.  Without it (``off``, a URL list) none of that comes along."""
+    base = mockserver.url
+    bomb = gzip.compress(b"\0" * 1_000_000)  # 1 KB on the wire, over max_body decoded
+    urls = [
+        f"{base}/echo?gzip=1&chunked=1",
+        f"{base}/bytes/2000?gzip=1",
+        f"{base}/bytes/3000?chunked=1",
+        _canned(mockserver, "/warc-unknown", b"as sent", [("Content-Encoding", "x-concur")]),
+        _canned(mockserver, "/warc-bomb", bomb, [("Content-Encoding", "gzip")]),
+        _canned(mockserver, "/warc-bad", b"not gzip at all", [("Content-Encoding", "gzip")]),
+    ]
+    warc = None if mode == "off" else str(tmp_path / "x.warc.gz")
+    config = CrawlConfig(concurrency=2, timeout=5, retries=0, max_body=100_000, warc=warc)
+    keep = mode == "crawl"
+    got = _by_path(_attempts(impl, keep, urls, urls, config, monkeypatch))
+    echo, packed, chunked, unknown, too_big, bad = (got[urlsplit(url).path] for url in urls)
+    assert (too_big.status, too_big.error) == (200, ErrorKind.TOO_LARGE)
+    if mode == "off":
+        assert all(a.raw is None and a.sent == () and a.reason == "" for a in got.values())
+        assert echo.headers == ()  # a URL list gets no header lines either
+        return
+    for attempt in (echo, packed, chunked, unknown):
+        assert (attempt.status, attempt.error, attempt.reason) == (200, None, "OK"), attempt
+    # gzipped and chunked: the gzip stream, de-chunked; the body decoded from it
+    assert echo.raw is not None and echo.raw[:2] == b"\x1f\x8b"
+    plain = gzip.decompress(echo.raw)
+    assert echo.nbytes == len(plain)
+    assert echo.body == (plain if keep else None)
+    lines = {name.lower(): value for name, value in echo.headers}
+    assert lines["content-encoding"] == "gzip"
+    assert lines["transfer-encoding"] == "chunked"
+    # the request's headers as sent are the ones the server received (/echo says which)
+    assert {name.lower(): value for name, value in echo.sent} == json.loads(plain)["headers"]
+    assert ("User-Agent", config.user_agent) in echo.sent
+    # gzipped with a Content-Length
+    assert packed.raw is not None and len(gzip.decompress(packed.raw)) == packed.nbytes == 2000
+    assert packed.body == (gzip.decompress(packed.raw) if keep else None)
+    # chunked, not encoded: the payload is the body
+    assert chunked.raw is not None and len(chunked.raw) == chunked.nbytes == 3000
+    assert chunked.body == (chunked.raw if keep else None)
+    # a coding nobody here decodes: the body is left as received
+    assert (unknown.raw, unknown.nbytes) == (b"as sent", 7)
+    assert unknown.body == (b"as sent" if keep else None)
+    assert (bad.status, bad.error) == (200, ErrorKind.PROTOCOL), bad.detail
+
+
+@pytest.mark.parametrize("piece", [1, 7, 4096, 1 << 20])
+def test_payload_decodes_a_copy_within_the_limit(piece: int) -> None:
+    """:class:`Payload` without sockets: every coding in any piece sizes, the limit exact."""
+    data = bytes(range(256)) * 40 + b"a" * 50_000
+    deflated = zlib.compress(data)
+    cases = {
+        "gzip": gzip.compress(data),
+        "x-gzip": gzip.compress(data),
+        "deflate": deflated,  # zlib-wrapped, as HTTP means it
+        "Deflate": deflated[2:-4],  # raw, as some servers send it
+        "gzip,identity": gzip.compress(data[:500]) + gzip.compress(data[500:]) + b"\0\0",
+        "gzip, gzip": gzip.compress(gzip.compress(data)),
+    }
+
+    def read(coding: str, payload: bytes, limit: int, keep: bool = True) -> Payload | None:
+        pieces = (payload[i : i + piece] for i in range(0, len(payload), piece))
+        return fill(pieces, Payload(limit, keep, coding))
+
+    for coding, payload in cases.items():
+        got = read(coding, payload, len(data))
+        assert got is not None and not got.undecodable, coding
+        assert (bytes(got.raw), got.data, got.nbytes) == (payload, data, len(data)), coding
+        assert read(coding, payload, len(data) - 1) is None, coding  # one byte over
+    bomb = gzip.compress(b"\0" * 10_000_000)
+    assert read("gzip", bomb, 100_000, keep=False) is None
+    unknown = read("br, x-concur", b"as sent", 100)  # x-concur: decodes nowhere
+    assert unknown is not None and unknown.data is None and unknown.nbytes == 7
+    bad = read("gzip", b"not gzip at all", 100)
+    assert bad is not None and bad.undecodable.startswith("undecodable body")

@@ -51,6 +51,7 @@ from concur.crawl.urls import host_key, join, private_jump
 from concur.errors import WorkerDied
 from concur.records import CrawlConfig, ErrorKind, FetchRecord, PageRecord
 from concur.retry import Jitter, parse_retry_after, retry_delay
+from concur.warc import open_warc
 
 __all__ = ["ClusterJob", "ClusterTask"]
 
@@ -162,6 +163,8 @@ class ClusterJob:
         self._clock = -time.monotonic()  # crawl time - monotonic time, set by the server
         self._policies: dict[str, RobotsPolicy] = {}
         self.stats = {"leased": 0, "round_trips": 0, "stale": 0, "outages": 0, "records": 0}
+        # its own WARC files: a worker's tag in their names (never shared between processes)
+        self._warc = open_warc(config, tag=self.worker.replace(":", "-"), append=True)
 
     # -- the driver's side -------------------------------------------------------------
 
@@ -206,6 +209,8 @@ class ClusterJob:
 
     def complete(self, task: ClusterTask, attempt: Attempt, now: float) -> None:
         self._active -= 1
+        if self._warc is not None:
+            self._warc.write(task.url, attempt)
         self._held.discard(task.lid)
         if task.kind == "r":
             self._pending.append(self._robots_done(task, attempt))
@@ -219,12 +224,15 @@ class ClusterJob:
         raise WorkerDied(f"{why}; this worker's leases go back to the queue when they expire")
 
     def extra(self) -> dict[str, Any]:
-        return {
+        extra: dict[str, Any] = {
             "mode": "cluster",
             "worker": self.worker,
             "crawl": self.frontier.spec.name,
             **self.stats,
         }
+        if self._warc is not None:
+            extra["warc_files"] = self._warc.files
+        return extra
 
     def close(self) -> None:
         """Hand in what is finished, give back what is not (a stopped worker's URLs go
@@ -240,6 +248,8 @@ class ClusterJob:
             pass  # what was not handed in is leased, and goes back when the lease expires
         finally:
             self.frontier.close()
+            if self._warc is not None:
+                self._warc.close()
 
     # -- talking to the server ---------------------------------------------------------
 

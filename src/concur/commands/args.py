@@ -112,6 +112,24 @@ def duration(unit: str, *, positive: bool = False) -> Callable[[str], float]:
     return parse
 
 
+_SIZES = {"": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024**2, "mb": 1000**2,
+          "mib": 1024**2, "g": 1024**3, "gb": 1000**3, "gib": 1024**3}  # fmt: skip
+_SIZE = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*")
+
+
+def size(text: str) -> int:
+    """An argparse type: a number of bytes, with a unit if wanted (``1G``, ``500MB``, ``64k``).
+
+    K, M and G (and KiB, MiB, GiB) are powers of 1024, as wget's sizes are; KB, MB and
+    GB powers of 1000.
+    """
+    match = _SIZE.fullmatch(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _SIZES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 1G, 500MB, 65536)")
+    return int(float(match.group(1)) * _SIZES[unit])
+
+
 def header(text: str) -> tuple[str, str]:
     """An argparse type: ``'NAME: VALUE'`` as a (name, value) pair."""
     name, sep, value = text.partition(":")

@@ -75,6 +75,11 @@ def run(ns: argparse.Namespace) -> int:
     for warning in args.warnings:
         print(f"concur crawl: warning: {warning}", file=sys.stderr)
     engine = get_engine(args.impl, **args.options)  # ConcurError: concur.cli reports it
+    if args.config.warc:
+        from concur.warc import require_warcio
+
+        require_warcio()  # the pip line before anything starts
+        check_writable(args.config.warc)
     if args.output:
         check_writable(args.output)  # before the run, not after it
     with interrupt.signals():

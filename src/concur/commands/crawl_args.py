@@ -40,6 +40,7 @@ from concur.commands.args import (
     read_urls,
     regex,
     seed,
+    size,
 )
 from concur.crawl.plan import CrawlPlan
 from concur.crawl.scheduler import CrawlOptions
@@ -240,6 +241,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="write one JSON record per URL to FILE (JSON Lines); with --db, every result "
         "in the file",
+    )
+    parser.add_argument(
+        "--warc",
+        metavar="PATH",
+        help="keep every exchange (request and response as received, robots.txt too) in WARC "
+        "files: PATH, e.g. crawl.warc.gz (pip install 'concur[warc]')",
+    )
+    parser.add_argument(
+        "--warc-max-size",
+        type=size,
+        default=None,
+        metavar="SIZE",
+        help="with --warc, start a new file once one passes SIZE (e.g. 1G): crawl-00000.warc.gz, "
+        "crawl-00001.warc.gz, ...",
     )
     parser.add_argument(
         "--json", action="store_true", help="print the summary as JSON, on the last line"
@@ -499,6 +514,10 @@ def from_namespace(ns: argparse.Namespace) -> CrawlArgs:
         raise UsageError("--resume needs --db FILE (or the --frontier that holds the crawl)")
     if ns.commit_every is not None and not ns.db:
         raise UsageError("--commit-every applies only with --db FILE")
+    if ns.warc_max_size is not None and not ns.warc:
+        raise UsageError("--warc-max-size applies only with --warc PATH")
+    if ns.warc_max_size is not None and ns.warc_max_size < 1024:
+        raise UsageError("--warc-max-size must be at least 1024 bytes (1K)")
     _check_shared(ns)
     options_given = engine_options(ns)
 
@@ -517,6 +536,8 @@ def from_namespace(ns: argparse.Namespace) -> CrawlArgs:
         headers=tuple(ns.header or ()),
         user_agent=_DEFAULTS.user_agent if ns.user_agent is None else ns.user_agent,
         allow_private=bool(ns.allow_private),
+        warc=ns.warc,
+        warc_max_size=ns.warc_max_size,
     )
     plan = None
     if mode in _CRAWL:
@@ -595,6 +616,8 @@ _GIVEN = {  # flags outside APPLIES: (flag, the Namespace attribute)
     "-H": "header",
     "--user-agent": "user_agent",
     "--allow-private": "allow_private",
+    "--warc": "warc",
+    "--warc-max-size": "warc_max_size",
 }
 
 

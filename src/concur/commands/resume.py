@@ -66,6 +66,13 @@ PARAMS: tuple[Param, ...] = (
     Param("-H", lambda a: a.config.headers),
     Param("--user-agent", lambda a: a.config.user_agent),
     Param("--allow-private", lambda a: a.config.allow_private),
+    # output, not the crawl: a resumed run appends to the file's WARC unless told another
+    Param("--warc", lambda a: a.config.warc, put=lambda a, v: _config(a, warc=v)),
+    Param(
+        "--warc-max-size",
+        lambda a: a.config.warc_max_size,
+        put=lambda a, v: _config(a, warc_max_size=v),
+    ),
     Param("--depth", lambda a: _plan(a).max_depth),
     Param("--max-pages", lambda a: _plan(a).options.max_pages),
     Param(

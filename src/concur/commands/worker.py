@@ -75,6 +75,10 @@ def run(ns: argparse.Namespace) -> int:
         frontier.close()
     if ns.concurrency is not None:
         config = replace(config, concurrency=ns.concurrency)
+    if config.warc:  # the crawl keeps WARC files: this worker writes its own
+        from concur.warc import require_warcio
+
+        require_warcio()
     if not ns.json:
         print(f"concur worker: joining {frontier.where()} with {ns.impl}", file=sys.stderr)
     with interrupt.signals():

@@ -32,7 +32,17 @@ import ssl
 import aiohttp
 
 from concur.attempt import Attempt, failure, one_line, too_large
-from concur.engines.fetcher import AsyncFetcher, Body, acollect, answered, broke_off, latin1
+from concur.engines.fetcher import (
+    AsyncFetcher,
+    Body,
+    Payload,
+    acollect,
+    afill,
+    answered,
+    broke_off,
+    latin1,
+    recorded,
+)
 from concur.engines.oserrors import os_kind
 from concur.records import ErrorKind
 
@@ -99,7 +109,9 @@ class Fetcher(AsyncFetcher):
             connector=aiohttp.TCPConnector(limit=config.concurrency, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=config.timeout),
             headers=self.headers,
-            auto_decompress=True,
+            # For a WARC record the body is read as received (concur decodes a copy);
+            # aiohttp asks for gzip and deflate either way.
+            auto_decompress=not self.warc,
         )
         _no_hidden_retry(self.session)
 
@@ -110,6 +122,8 @@ class Fetcher(AsyncFetcher):
         limit = self.limit
         try:
             async with self.session.get(url, allow_redirects=False) as resp:
+                if self.warc:
+                    return await self._record(resp)
                 status = resp.status
                 headers = resp.headers
                 length = resp.content_length
@@ -128,3 +142,19 @@ class Fetcher(AsyncFetcher):
                 return answered(status, got, headers.get, lambda: latin1(resp.raw_headers))
         except Exception as exc:  # mapped to an error kind, never raised further
             return classify(exc)
+
+    async def _record(self, resp: aiohttp.ClientResponse) -> Attempt:
+        """The answer as received, for a WARC record (the session does not decode)."""
+        status = resp.status
+        headers = resp.headers
+        payload = Payload(self.limit, self.keep_body, headers.get("Content-Encoding"))
+        try:
+            got = await afill(resp.content.iter_any(), payload)
+        except Exception as exc:  # the answer began: keep its status
+            return broke_off(classify(exc), status)
+        if got is None:
+            return too_large(status, self.limit)
+        # request_info.headers: every header aiohttp wrote, Host and Accept-Encoding too
+        sent = resp.request_info.headers.items()
+        lines = latin1(resp.raw_headers)
+        return recorded(status, got, headers.get, lines, sent, resp.reason or "")

@@ -9,16 +9,26 @@ coroutine.  A fetcher never follows redirects: it reports a 3xx with its ``Locat
 and the job decides (the same hop limit, schemes and address rules on every engine).
 ``variant`` names the options that chose the library's setup (Tornado's
 client, httpx's transport) for the result's ``extra``.
+
+With ``CrawlConfig.warc`` set (``self.warc``), in either job, a fetcher reads each body as
+received instead — its library's Content-Encoding decoding off, the request it sends
+unchanged — into a :class:`Payload`, which decodes a copy here (gzip, deflate, and br or
+zstd where their modules import), and reports with :func:`recorded`: the raw payload, the
+request headers sent and the reason phrase go into the attempt, for a WARC record.  Without
+it nothing of this runs: a fetcher checks ``self.warc`` once per fetch.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+import zlib
 from collections.abc import AsyncIterable, Callable, Iterable
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from concur.attempt import Attempt, answer
+from concur.attempt import Attempt, answer, failure, one_line
 from concur.records import CrawlConfig, ErrorKind
 
 __all__ = [
@@ -26,12 +36,16 @@ __all__ = [
     "BlockingFetcher",
     "Body",
     "HeaderLines",
+    "Payload",
     "acollect",
+    "afill",
     "answered",
     "ascii_url",
     "broke_off",
     "collect",
+    "fill",
     "latin1",
+    "recorded",
     "urllib3_headers",
 ]
 
@@ -66,6 +80,7 @@ class _Base:
         self.keep_body = keep_body
         self.limit = config.max_body
         self.headers = {"User-Agent": config.user_agent, **dict(config.headers)}
+        self.warc = config.warc is not None  # read bodies as received: see Payload
 
 
 class BlockingFetcher(_Base):
@@ -147,6 +162,246 @@ def answered(
     ctype = header("Content-Type") or ""
     lines = tuple(all_headers()) if all_headers is not None else ()
     return answer(status, body.nbytes, bytes(body.data), ctype, location, retry_after, lines)
+
+
+# -- a body as received, for a WARC record ------------------------------------------------
+
+
+class Payload(Body):
+    """A body read as received (``raw``), its Content-Encoding decoded here as it arrives.
+
+    A WARC record keeps the payload as exchanged, so an engine writing one turns its
+    library's decoding off, and a copy is decoded here for the body (link extraction, the
+    page hook) and for ``nbytes``, which counts decoded bytes on every engine.  ``coding``
+    is the Content-Encoding header's value.  ``max_body`` still bounds the *decoded* size,
+    piece by piece (zlib is asked for no more than the room left), so a decompression bomb
+    stays TOO_LARGE without being inflated; the payload itself may take twice the limit
+    (more than any encoder's overhead) before it counts as too large, against a stream
+    that decodes to next to nothing.  A coding that cannot be decoded here (unknown, or br
+    without ``brotli``) leaves the body as received, as HTTP clients do; a payload that is
+    not what its coding says sets :attr:`undecodable` (the answer becomes a PROTOCOL error).
+    """
+
+    __slots__ = ("raw", "keep", "decoders", "undecodable")
+
+    def __init__(self, limit: int, keep: bool, coding: str | None = None) -> None:
+        self.decoders = _decoders(coding) if coding else None
+        # the body is the payload itself when nothing is decoded: no second copy
+        super().__init__(limit, keep and self.decoders is not None)
+        self.raw = bytearray()
+        self.keep = keep
+        self.undecodable = ""
+
+    def add(self, piece: bytes) -> bool:
+        raw = self.raw
+        raw += piece
+        decoders = self.decoders
+        if decoders is None:  # the body is the payload
+            self.nbytes = len(raw)
+            return self.nbytes <= self.limit
+        room = 2 * self.limit + 4096
+        if len(raw) > room:
+            return False
+        try:  # each stage is asked for no more than could still fit, plus one byte
+            for decode in decoders[:-1]:
+                piece = decode(piece, room)
+            piece = decoders[-1](piece, self.limit - self.nbytes + 1)
+        except Exception as exc:  # zlib.error, brotli.error...: the payload is not its coding
+            self.undecodable = f"undecodable body: {one_line(exc)}"
+            self.decoders = None  # keep reading it as it is (the connection stays usable)
+            return True
+        return super().add(piece)
+
+
+def fill(pieces: Iterable[bytes], payload: Payload) -> Payload | None:
+    """Read a body's pieces as received into ``payload``; None once it is too large."""
+    for piece in pieces:
+        if not payload.add(piece):
+            return None
+    return payload
+
+
+async def afill(pieces: AsyncIterable[bytes], payload: Payload) -> Payload | None:
+    """:func:`fill` for a body that arrives asynchronously."""
+    async for piece in pieces:
+        if not payload.add(piece):
+            return None
+    return payload
+
+
+def recorded(
+    status: int,
+    payload: Payload,
+    header: Callable[[str], str | None],
+    lines: Iterable[tuple[str, str]],
+    sent: Iterable[tuple[str, str]],
+    reason: str,
+) -> Attempt:
+    """:func:`answered` for a payload read as received: the attempt a WARC record needs.
+
+    ``lines`` are every response header line as received (:attr:`Attempt.headers`, in
+    either job), ``sent`` the request's header lines as the library sent them, ``reason``
+    the status line's reason phrase.
+    """
+    if payload.undecodable:
+        return failure(ErrorKind.PROTOCOL, payload.undecodable, status, payload.nbytes)
+    retry_after = header("Retry-After") if status == 429 or status == 503 else None
+    location = (header("Location") or "") if 300 <= status < 400 else ""
+    ctype = (header("Content-Type") or "") if payload.keep else ""
+    raw = bytes(payload.raw)
+    if not payload.keep:
+        body = None
+    elif payload.data is None:  # nothing was decoded: the body is the payload, one copy
+        body = raw
+    else:
+        body = bytes(payload.data)
+    return answer(
+        status,
+        payload.nbytes,
+        body,
+        ctype,
+        location,
+        retry_after,
+        tuple(lines),
+        raw=raw,
+        sent=tuple(sent),
+        reason=reason,
+    )
+
+
+Decode = Callable[[bytes, int], bytes]  # (data, at most this many bytes out) -> bytes out
+
+
+def _decoders(coding: str) -> list[Decode] | None:
+    """Decoders for a Content-Encoding value, last applied first; None: leave it as is.
+
+    None also for ``identity`` and for a coding this Python cannot decode.  More than
+    five codings are not decoded either (urllib3 refuses them too: a cheap way to make a
+    client work hard).
+    """
+    names = [name.strip().lower() for name in coding.split(",")]
+    names = [name for name in names if name and name != "identity"]
+    if not names or len(names) > 5:
+        return None
+    out: list[Decode] = []
+    for name in reversed(names):
+        make = _CODINGS.get(name)
+        decode = make() if make is not None else None
+        if decode is None:
+            return None
+        out.append(decode)
+    return out
+
+
+class _Inflate:
+    """gzip (every member of a multi-member stream) or deflate, as the pieces arrive.
+
+    HTTP's ``deflate`` is meant to be zlib-wrapped, but some servers send it raw; the
+    first two bytes tell which (a zlib header's check bits), as browsers decide.
+    """
+
+    __slots__ = ("gzip", "obj", "head", "done", "later")
+
+    def __init__(self, gzip: bool) -> None:
+        self.gzip = gzip
+        self.obj = zlib.decompressobj(16 + zlib.MAX_WBITS if gzip else zlib.MAX_WBITS)
+        self.head: bytes | None = None if gzip else b""  # deflate: bytes until it is known
+        self.done = False
+        self.later = False  # past the first gzip member
+
+    def __call__(self, data: bytes, room: int) -> bytes:
+        if self.done:
+            return b""
+        if self.head is not None:
+            data = self.head + data
+            if len(data) < 2:
+                self.head = data
+                return b""
+            self.head = None
+            if data[0] & 0x0F != 8 or (data[0] << 8 | data[1]) % 31:  # not a zlib header
+                self.obj = zlib.decompressobj(-zlib.MAX_WBITS)
+        out = b""
+        while data and len(out) < room:  # room >= 1: zlib reads 0 as "no limit"
+            obj = self.obj
+            if obj.eof:  # the stream ended and bytes follow
+                if not self.gzip:
+                    self.done = True  # ignored, as clients do
+                    break
+                obj = self.obj = zlib.decompressobj(16 + zlib.MAX_WBITS)  # another member?
+                self.later = True
+            try:
+                out += obj.decompress(data, room - len(out))
+            except zlib.error:
+                if not self.later:
+                    raise
+                self.done = True  # garbage after a complete member (padding): ignored
+                break
+            data = obj.unused_data if obj.eof else b""
+        return out
+
+
+@functools.cache
+def _module(*names: str) -> Any:
+    """The first of ``names`` that imports, or None (an optional decoder's library)."""
+    for name in names:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+def _brotli() -> Decode | None:
+    module = _module("brotli", "brotlicffi")
+    if module is None:
+        return None
+    obj = module.Decompressor()
+    process = getattr(obj, "process", None) or obj.decompress
+    bounded = [True]
+
+    def decode(data: bytes, room: int) -> bytes:
+        if bounded[0]:
+            try:  # brotli >= 1.2 stops at a given output size; older ones cannot
+                out: bytes = process(data, output_buffer_limit=room)
+                return out
+            except TypeError:
+                bounded[0] = False
+        out = process(data)
+        return out
+
+    return decode
+
+
+def _zstd() -> Decode | None:
+    stdlib = _module("compression.zstd")  # Python >= 3.14
+    if stdlib is not None:
+        state = [stdlib.ZstdDecompressor()]
+
+        def frames(data: bytes, room: int) -> bytes:
+            out = b""
+            while data and len(out) < room:
+                if state[0].eof:  # a frame ended and bytes follow: the next frame
+                    state[0] = stdlib.ZstdDecompressor()
+                obj = state[0]
+                out += obj.decompress(data, room - len(out))
+                data = obj.unused_data if obj.eof else b""
+            return out
+
+        return frames
+    module = _module("zstandard")
+    if module is None:
+        return None
+    obj = module.ZstdDecompressor().decompressobj()
+    return lambda data, room: obj.decompress(data)  # one frame; no output bound
+
+
+_CODINGS: dict[str, Callable[[], Decode | None]] = {
+    "gzip": lambda: _Inflate(gzip=True),
+    "x-gzip": lambda: _Inflate(gzip=True),
+    "deflate": lambda: _Inflate(gzip=False),
+    "br": _brotli,
+    "zstd": _zstd,
+}
 
 
 def latin1(pairs: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:

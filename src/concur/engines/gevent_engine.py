@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from concur import errors
 from concur.attempt import Attempt, failure, too_large
@@ -74,12 +75,15 @@ from concur.engines.drive_threads import run_threads
 from concur.engines.fetcher import (
     BlockingFetcher,
     Body,
+    Payload,
     answered,
     broke_off,
     collect,
+    fill,
+    recorded,
     urllib3_headers,
 )
-from concur.engines.urllib3_errors import classify
+from concur.engines.urllib3_errors import SentHeaders, classify
 from concur.errors import ConcurError, WorkerDied
 from concur.jobs import JobSpec, OnRecord, make_job
 from concur.meter import Meter
@@ -130,6 +134,8 @@ class Fetcher(BlockingFetcher):
             block=True,  # a greenlet waits for a free connection instead of opening one more
             timeout=None,  # the whole-attempt gevent.Timeout in fetch is the only clock
         )
+        if self.warc:  # connections that remember the header lines they send
+            self.manager.pool_classes_by_scheme = {"http": _SentHTTPPool, "https": _SentHTTPSPool}
         # urllib3 retries nothing and follows no redirect: both are the job's
         self.policy = urllib3.Retry(
             total=0, redirect=0, raise_on_redirect=False, raise_on_status=False
@@ -161,6 +167,9 @@ class Fetcher(BlockingFetcher):
         )
         finished = False
         try:
+            if self.warc:
+                attempt, finished = self._record(resp)
+                return attempt
             status = resp.status
             length = resp.length_remaining
             plain = "content-encoding" not in resp.headers
@@ -182,8 +191,46 @@ class Fetcher(BlockingFetcher):
                 resp.close()  # a half-read connection must not go back to the pool
             resp.release_conn()
 
+    def _record(self, resp: BaseHTTPResponse) -> tuple[Attempt, bool]:
+        """The answer as received, for a WARC record: urllib3's stream, not decoded.
+
+        Also whether the body was read to its end (else the connection must not be reused).
+        """
+        status = resp.status
+        # urllib3's response does not hold its request: its connection kept the lines
+        # (read now: a response read to its end may hand the connection back)
+        sent = list(getattr(resp.connection, "sent", ()))
+        payload = Payload(self.limit, self.keep_body, resp.headers.get("Content-Encoding"))
+        try:
+            got = fill(resp.stream(_CHUNK, decode_content=False), payload)
+        except Exception as exc:  # the answer began: keep its status
+            return broke_off(classify(exc), status), False
+        if got is None:
+            return too_large(status, self.limit), False
+        lines = urllib3_headers(resp)
+        return recorded(status, got, resp.headers.get, lines, sent, resp.reason or ""), True
+
     def close(self) -> None:
         self.manager.clear()
+
+
+# For WARC records: urllib3's connections, remembering the header lines they send.
+
+
+class _SentHTTPConnection(SentHeaders, HTTPConnection):
+    pass
+
+
+class _SentHTTPSConnection(SentHeaders, HTTPSConnection):
+    pass
+
+
+class _SentHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _SentHTTPConnection
+
+
+class _SentHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _SentHTTPSConnection
 
 
 class _SharedLookups:

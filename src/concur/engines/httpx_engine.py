@@ -41,7 +41,16 @@ import httptools
 import httpx
 
 from concur.attempt import Attempt, failure, one_line, too_large
-from concur.engines.fetcher import AsyncFetcher, acollect, answered, broke_off, latin1
+from concur.engines.fetcher import (
+    AsyncFetcher,
+    Payload,
+    acollect,
+    afill,
+    answered,
+    broke_off,
+    latin1,
+    recorded,
+)
 from concur.engines.oserrors import RESET_ERRNOS
 from concur.records import CrawlConfig, ErrorKind
 
@@ -497,7 +506,7 @@ class Fetcher(AsyncFetcher):
             async with asyncio.timeout(self.config.timeout):  # connect to last byte
                 resp = await client.send(client.build_request("GET", url), stream=True)
                 try:
-                    return await self._read(resp)
+                    return await (self._record(resp) if self.warc else self._read(resp))
                 finally:
                     await resp.aclose()
                     # httpx links the response and its stream both ways; unlinking them
@@ -532,6 +541,25 @@ class Fetcher(AsyncFetcher):
         if got is None:
             return too_large(status, limit)
         return answered(status, got, wanted.get, lambda: latin1(raw))
+
+    async def _record(self, resp: httpx.Response) -> Attempt:
+        """The answer as received, for a WARC record: the raw stream (the client still
+        asks for gzip and deflate), decoded here."""
+        status = resp.status_code
+        headers = resp.headers
+        payload = Payload(self.limit, self.keep_body, headers.get("Content-Encoding"))
+        try:
+            got = await afill(resp.aiter_raw(), payload)
+        except Exception as exc:  # the answer began: keep its status
+            return broke_off(classify(exc), status)
+        if got is None:
+            return too_large(status, self.limit)
+        # The request's headers are what either transport writes, Host first; the reason
+        # is the transport's (httpx's reason_phrase would make one up when it is absent).
+        sent = latin1(resp.request.headers.raw)
+        reason = resp.extensions.get("reason_phrase", b"")
+        reason = reason.decode("latin-1") if isinstance(reason, bytes) else str(reason)
+        return recorded(status, got, headers.get, latin1(headers.raw), sent, reason)
 
 
 _WANTED = {

@@ -41,8 +41,17 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from concur.attempt import Attempt, failure, too_large
-from concur.engines.fetcher import BlockingFetcher, answered, broke_off, collect, urllib3_headers
-from concur.engines.urllib3_errors import classify
+from concur.engines.fetcher import (
+    BlockingFetcher,
+    Payload,
+    answered,
+    broke_off,
+    collect,
+    fill,
+    recorded,
+    urllib3_headers,
+)
+from concur.engines.urllib3_errors import SentHeaders, classify
 from concur.records import CrawlConfig, ErrorKind
 
 __all__ = ["Fetcher", "Watchdog"]
@@ -189,9 +198,34 @@ class _HTTPSPool(HTTPSConnectionPool):
 class _Adapter(requests.adapters.HTTPAdapter):
     """requests' adapter with connections that report to the watchdog."""
 
+    pools: dict[str, type[HTTPConnectionPool]] = {"http": _HTTPPool, "https": _HTTPSPool}
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = dict(self.pools)
+
+
+# For WARC records: connections that also remember the header lines they send.
+
+
+class _SentHTTPConnection(SentHeaders, _WatchedHTTPConnection):
+    pass
+
+
+class _SentHTTPSConnection(SentHeaders, _WatchedHTTPSConnection):
+    pass
+
+
+class _SentHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _SentHTTPConnection
+
+
+class _SentHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _SentHTTPSConnection
+
+
+class _SentAdapter(_Adapter):
+    pools = {"http": _SentHTTPPool, "https": _SentHTTPSPool}
 
 
 # -- one attempt -------------------------------------------------------------------------
@@ -203,13 +237,14 @@ def new_session(config: CrawlConfig) -> requests.Session:
     ``max_retries=0``: urllib3 never retries behind our back, so the server sees exactly
     the attempts the records count (retries are the job's, the same on every engine).
     ``trust_env=False``: no proxy, ``.netrc`` or CA variables read from the environment
-    on every request — aiohttp's default too.
+    on every request — aiohttp's default too.  With ``config.warc`` its connections
+    remember the header lines they send (:class:`~concur.engines.urllib3_errors.SentHeaders`).
     """
     session = requests.Session()
     session.trust_env = False
     session.headers["User-Agent"] = config.user_agent
     session.headers.update(dict(config.headers))
-    adapter = _Adapter(max_retries=0)
+    adapter = (_Adapter if config.warc is None else _SentAdapter)(max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -257,6 +292,8 @@ class Fetcher(BlockingFetcher):
         session = getattr(self._local, "session", None) or self._session()
         timeout = self._socket_timeout
         with session.get(url, stream=True, timeout=timeout, allow_redirects=False) as resp:
+            if self.warc:
+                return self._record(resp)
             status = resp.status_code
             headers = resp.headers
             length = headers.get("Content-Length", "")
@@ -270,6 +307,25 @@ class Fetcher(BlockingFetcher):
                 return too_large(status, self.limit)
             # resp.headers joins repeated headers with ", "; urllib3's response has them all
             return answered(status, got, headers.get, lambda: urllib3_headers(resp.raw))
+
+    def _record(self, resp: requests.Response) -> Attempt:
+        """The answer as received, for a WARC record: urllib3's stream, not decoded."""
+        status = resp.status_code
+        headers = resp.headers
+        raw = resp.raw
+        payload = Payload(self.limit, self.keep_body, headers.get("Content-Encoding"))
+        try:
+            got = fill(raw.stream(CHUNK, decode_content=False), payload)
+        except Exception as exc:  # the answer began: keep its status
+            return broke_off(classify(exc), status)
+        if got is None:
+            return too_large(status, self.limit)
+        # The lines the connection put, Host first; requests' resp.request.headers would
+        # miss the Host that http.client adds.  The watch knows this attempt's connection.
+        watch: Watch | None = getattr(_current, "watch", None)
+        sent = getattr(watch.conn, "sent", ()) if watch is not None else ()
+        lines = urllib3_headers(raw)
+        return recorded(status, got, headers.get, lines, sent, resp.reason or "")
 
     def close(self) -> None:
         with self._lock:

@@ -62,7 +62,7 @@ from tornado.netutil import DefaultLoopResolver, Resolver
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError, SimpleAsyncHTTPClient
 
 from concur.attempt import Attempt, failure, one_line, too_large
-from concur.engines.fetcher import AsyncFetcher, Body, answered, ascii_url
+from concur.engines.fetcher import AsyncFetcher, Body, Payload, answered, ascii_url, recorded
 from concur.engines.oserrors import os_kind
 from concur.errors import EngineUnavailable
 from concur.records import CrawlConfig, ErrorKind
@@ -216,8 +216,8 @@ class _KeptTransfer(_Transfer):
 
     __slots__ = ("lines",)
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(limit, keep_body=True)
+    def __init__(self, limit: int, keep_body: bool = True) -> None:
+        super().__init__(limit, keep_body)
         self.lines: list[tuple[str, str]] = []
 
     def header_line(self, line: str) -> None:
@@ -236,6 +236,56 @@ class _KeptTransfer(_Transfer):
 
     def all_headers(self) -> list[tuple[str, str]]:
         return self.lines
+
+
+class _RecordedTransfer(_KeptTransfer):
+    """A transfer for a WARC record (either job): every header line, the payload as
+    received (the client decodes nothing), the reason phrase, and the request as sent.
+
+    The payload's coding is known once the headers are: it is made at the first piece.
+    libcurl shows the request's head as it wrote it (its debug callback's "header out");
+    the simple client's is read from the request after the fetch (:meth:`Fetcher.fetch`).
+    """
+
+    __slots__ = ("payload", "reason", "head", "started")
+
+    def __init__(self, limit: int, keep_body: bool) -> None:
+        super().__init__(limit, keep_body)
+        self.payload = Payload(limit, keep_body)
+        self.body = self.payload
+        self.reason = ""
+        self.head = b""  # curl client only: the request's head as sent
+        self.started = False
+
+    def header_line(self, line: str) -> None:
+        super().header_line(line)
+        if line.startswith("HTTP/"):  # a new response: its status line
+            parts = line.split(None, 2)
+            self.reason = parts[2].strip() if len(parts) > 2 else ""
+            self.started = False
+
+    def chunk(self, data: bytes) -> bool:
+        if not self.started:
+            self.started = True
+            coding = ", ".join(v for n, v in self.lines if n.lower() == "content-encoding")
+            self.payload = Payload(self.body.limit, self.payload.keep, coding)
+            self.body = self.payload
+        return super().chunk(data)
+
+    def sent_head(self, text: bytes) -> None:
+        """Take libcurl's "header out": a new request's head, or more of the last one."""
+        self.head = self.head + text if self.head and not self.head.endswith(b"\r\n\r\n") else text
+
+    def sent(self) -> list[tuple[str, str]]:
+        """The header lines of the request libcurl sent last (after its request line)."""
+        out = []
+        for line in self.head.decode("latin-1").split("\r\n")[1:]:
+            if not line:
+                break
+            name, colon, value = line.partition(":")
+            if colon:
+                out.append((name.strip(), value.strip()))
+        return out
 
 
 _KEPT = frozenset({"location", "retry-after", "content-type"})
@@ -302,6 +352,7 @@ def _make_client(
 ) -> tuple[AsyncHTTPClient, Callable[[_Transfer], dict[str, Any]], Callable[[], None]]:
     """The client, a function giving one attempt's ``HTTPRequest`` callbacks, and a closer."""
     limit = config.max_body
+    warc = config.warc is not None
     if client == "curl":
         try:
             import pycurl
@@ -332,13 +383,24 @@ def _make_client(
                     # saw one more request than this attempt, and the record says so.
                     seen.resent += 1
 
+            def on_debug_recorded(kind: int, text: bytes) -> None:
+                if kind == 2:  # CURLINFO_HEADER_OUT: the request's head, as written
+                    assert isinstance(seen, _RecordedTransfer)
+                    seen.sent_head(text)
+                else:
+                    on_debug(kind, text)
+
             def prepare(curl: Any) -> None:
                 # Called last when Tornado sets up the handle: our functions replace its
                 # header parser and its body buffer with the little this engine needs.
                 curl.setopt(pycurl.HEADERFUNCTION, on_header)
                 curl.setopt(pycurl.WRITEFUNCTION, on_body)
                 curl.setopt(pycurl.VERBOSE, 1)
-                curl.setopt(pycurl.DEBUGFUNCTION, on_debug)
+                if warc:  # libcurl still asks for gzip and deflate, and decodes nothing
+                    curl.setopt(pycurl.HTTP_CONTENT_DECODING, 0)
+                    curl.setopt(pycurl.DEBUGFUNCTION, on_debug_recorded)
+                else:
+                    curl.setopt(pycurl.DEBUGFUNCTION, on_debug)
 
             return {"prepare_curl_callback": prepare}
 
@@ -398,6 +460,13 @@ class Fetcher(AsyncFetcher):
         super().__init__(config, keep_body=keep_body)
         self.client = client or default_client()  # the registry checks the choice
         self.variant = {"client": self.client}
+        # For a WARC record the client decodes nothing.  libcurl asks for gzip and deflate
+        # all the same (decoding is a separate switch); the simple client would stop asking
+        # for gzip, so it is asked here as it asks by itself (over any Accept-Encoding given).
+        self.decompress = not self.warc or self.client == "curl"
+        self.request_headers = self.headers
+        if not self.decompress:
+            self.request_headers = {**self.headers, "Accept-Encoding": "gzip"}
 
     async def open(self) -> None:
         self.http, self.callbacks, self._close = _make_client(self.config, self.client)
@@ -408,14 +477,17 @@ class Fetcher(AsyncFetcher):
     async def fetch(self, url: str) -> Attempt:
         config = self.config
         seconds = config.timeout
-        seen = _KeptTransfer(self.limit) if self.keep_body else _Transfer(self.limit)
+        if self.warc:
+            seen: _Transfer = _RecordedTransfer(self.limit, self.keep_body)
+        else:
+            seen = _KeptTransfer(self.limit) if self.keep_body else _Transfer(self.limit)
         request = HTTPRequest(
             ascii_url(url),
-            headers=self.headers,  # fetch() copies them before adding Host, Connection...
+            headers=self.request_headers,  # fetch() copies them before adding Host...
             connect_timeout=seconds,
             request_timeout=seconds,
             follow_redirects=False,  # the job follows them
-            decompress_response=True,
+            decompress_response=self.decompress,
             **self.callbacks(seen),
         )
         try:
@@ -426,6 +498,11 @@ class Fetcher(AsyncFetcher):
             status = response.code
             if seen.too_large:
                 attempt = too_large(status, self.limit)
+            elif isinstance(seen, _RecordedTransfer):
+                # the simple client adds Host, Connection... to the request's own copy
+                sent = seen.sent() if self.client == "curl" else request.headers.get_all()
+                lines = seen.lines
+                attempt = recorded(status, seen.payload, seen.header, lines, sent, seen.reason)
             else:
                 attempt = answered(status, seen.body, seen.header, seen.all_headers)
         return attempt._replace(resent=seen.resent) if seen.resent else attempt

@@ -6,6 +6,12 @@ own way — ``ConnectionError(MaxRetryError(reason=NewConnectionError(...)))``,
 meets the same urllib3 exceptions unwrapped.  The innermost error is the informative
 one, so :func:`classify` walks the whole chain (causes, contexts, ``.reason``,
 exceptions in ``.args``) and decides in one order of precedence for both.
+
+Both engines share one more thing urllib3 keeps to itself: the header lines it sends.
+Its response does not hold the request, and requests' ``PreparedRequest`` misses what
+``http.client`` adds below it (``Host``, and urllib3's ``Accept-Encoding: identity``),
+so :class:`SentHeaders` has a connection remember each line as it is put.  Only a
+fetcher that writes WARC records uses such connections.
 """
 
 from __future__ import annotations
@@ -13,15 +19,17 @@ from __future__ import annotations
 import http.client
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import requests
 import urllib3.exceptions as u3
+from urllib3.util import SKIP_HEADER
 
 from concur.attempt import Attempt, failure, one_line
 from concur.engines.oserrors import RESET_ERRNOS, os_kind
 from concur.records import ErrorKind
 
-__all__ = ["classify"]
+__all__ = ["SentHeaders", "classify"]
 
 R = requests.exceptions
 
@@ -97,3 +105,26 @@ def classify(exc: BaseException) -> Attempt:
     if isinstance(exc, R.ConnectionError | u3.ProtocolError):
         return out(ErrorKind.CONNECT)
     return out(ErrorKind.OTHER)  # InvalidHeader, a bug: the detail says which
+
+
+class SentHeaders(http.client.HTTPConnection):
+    """A mixin for urllib3's connections: ``sent`` is the last request's header lines.
+
+    ``http.client`` puts every line through :meth:`putheader` (``Host`` too, from
+    ``putrequest``), so the list is what went on the wire, in order.  Put it first among
+    the bases: urllib3's own ``putheader`` drops a value of ``SKIP_HEADER``, so does this.
+    """
+
+    sent: list[tuple[str, str]]
+
+    def putrequest(self, method: str, url: str, *args: Any, **kwargs: Any) -> None:
+        self.sent = []
+        super().putrequest(method, url, *args, **kwargs)
+
+    def putheader(self, header: str | bytes, *values: Any) -> None:
+        super().putheader(header, *values)
+        if any(value == SKIP_HEADER for value in values):
+            return
+        name = header.decode("latin-1") if isinstance(header, bytes) else header
+        text = [v.decode("latin-1") if isinstance(v, bytes) else str(v) for v in values]
+        self.sent.append((name, "\r\n\t".join(text)))  # http.client folds many values so

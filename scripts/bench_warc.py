@@ -1,0 +1,69 @@
+"""What ``--warc`` costs: a crawl's CPU per page with and without it, paired.
+
+    python scripts/bench_warc.py [--engines asyncio,uvloop,threads] [--pages 2000] [--pairs 5]
+
+Each pair crawls the synthetic site (no delay) once without ``--warc`` and once with it,
+alternating which goes first, with every engine asked for; the CPU per page is the one
+the crawl's own summary reports (the client's CPU over its 2xx pages: start-up and
+imports left out).  The table shows medians and the median of the paired ratios, which
+cancels most of a shared machine's drift; the issue's bound is +10 %.  What ``--warc``
+adds per page: the engine keeps the payload as received and the request headers, concur
+decodes a copy for link extraction, and warcio builds, digests (sha1 twice) and gzips
+two records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def crawl(engine: str, pages: int, warc: Path | None) -> float:
+    """One crawl of the site: its CPU µs per page (from its summary)."""
+    argv = [sys.executable, "-m", "concur", "crawl", "--impl", engine, "--site", "--pages",
+            str(pages), "--json", "--no-progress"]  # fmt: skip
+    if warc is not None:
+        argv += ["--warc", str(warc)]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=True)
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    assert summary["ground_truth"]["exact"], summary["ground_truth"]
+    return float(summary["crawl"]["cpu_us_per_page"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--engines", default="asyncio,uvloop,threads")
+    parser.add_argument("--pages", type=int, default=2000)
+    parser.add_argument("--pairs", type=int, default=5)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for engine in args.engines.split(","):
+            plain: list[float] = []
+            kept: list[float] = []
+            size = 0
+            for i in range(args.pairs):
+                warc = Path(tmp) / f"{engine}-{i}.warc.gz"
+                order = (None, warc) if i % 2 == 0 else (warc, None)
+                for target in order:
+                    (plain if target is None else kept).append(crawl(engine, args.pages, target))
+                size = warc.stat().st_size
+                print(f"{engine} pair {i + 1}: {plain[-1]:,.0f} vs {kept[-1]:,.0f} µs/page",
+                      file=sys.stderr)  # fmt: skip
+            ratios = [k / p for p, k in zip(plain, kept, strict=True)]
+            rows.append((engine, statistics.median(plain), statistics.median(kept),
+                         statistics.median(ratios) - 1, size))  # fmt: skip
+    print(f"\nthe synthetic site, {args.pages:,} pages, no delay; medians of {args.pairs} pairs\n")
+    print("| engine | CPU µs/page | with --warc | paired ratio | WARC file |")
+    print("|---|---:|---:|---:|---:|")
+    for engine, a, b, ratio, size in rows:
+        print(f"| {engine} | {a:,.0f} | {b:,.0f} | {ratio:+.1%} | {size / 2**20:,.1f} MiB |")
+
+
+if __name__ == "__main__":
+    main()
