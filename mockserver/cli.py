@@ -17,6 +17,7 @@ from mockserver import faults, latency, lifeline
 from mockserver.config import ConfigError, ServerConfig
 from mockserver.latency import SpecError
 from mockserver.loop import new_event_loop
+from mockserver.replay.archive import ReplayError
 from mockserver.server import MockServer
 from mockserver.site.graph import MAX_HOSTS, MAX_PAGES
 
@@ -87,6 +88,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="Crawl-delay in the robots.txt of the site's last host; 0: none (default 0.1)",
     )
+    parser.add_argument(
+        "--replay",
+        nargs="+",
+        metavar="WARC",
+        help="serve the answers recorded in these WARC files (any host, by Host and path), "
+        "with their ground truth at /__replay (see mockserver.replay; needs warcio)",
+    )
+    parser.add_argument(
+        "--replay-root",
+        action="append",
+        metavar="URL",
+        help="where the recorded site's ground truth starts (repeatable; default: the first "
+        "recorded page)",
+    )
 
 
 # The flag of each config field a flag sets, to name it in a refusal.
@@ -106,6 +121,8 @@ _FLAGS = {
     "site_pages": "--site",
     "site_hosts": "--site-hosts",
     "site_crawl_delay": "--site-crawl-delay",
+    "replay": "--replay",
+    "replay_root": "--replay-root",
 }
 
 
@@ -132,6 +149,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise SpecError(
             "--site needs --workers 1: its ground truth and counters live in one process"
         )
+    if args.replay and args.site:
+        raise SpecError("--replay and --site cannot be combined: both answer 127.0.0.1's /")
+    if args.replay and args.workers > 1:
+        raise SpecError("--replay needs --workers 1: its truth and counters live in one process")
+    if args.replay_root and not args.replay:
+        raise SpecError("--replay-root needs --replay")
     try:
         return _config(args)
     except ConfigError as exc:
@@ -160,6 +183,8 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         site_pages=args.site,
         site_hosts=args.site_hosts,
         site_crawl_delay=args.site_crawl_delay,
+        replay=tuple(args.replay or ()),
+        replay_root=tuple(args.replay_root or ()),
     )
 
 
@@ -170,6 +195,8 @@ async def _serve(config: ServerConfig, sock: socket.socket | None, announce: boo
         desc = f"seed {config.seed}, latency {config.latency}, {config.workers} worker(s)"
         if config.site_pages:
             desc += f", site of {config.site_pages} pages on {config.site_hosts} host(s)"
+        if server.recording is not None:
+            desc += ", " + server.recording.describe()
         print(f"mockserver listening on {url} ({desc})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -292,6 +319,9 @@ def serve_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     try:
         run(config, fd)
+    except ReplayError as exc:  # warcio missing, a WARC file unreadable: one line
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
             f"{parser.prog}: error: cannot listen on {args.host}:{args.port}: {exc.strerror}",

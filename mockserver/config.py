@@ -9,6 +9,7 @@ name its flag instead (``mockserver.cli``).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 from mockserver.faults import FaultRates
@@ -67,8 +68,25 @@ class ServerConfig:
     site_pages: int = 0
     site_hosts: int = 3
     site_crawl_delay: float = 0.1
+    # Replay (mockserver.replay): serve the answers recorded in these WARC files instead of
+    # the endpoints; the ground truth starts at ``replay_root`` (default: the first page).
+    replay: tuple[str, ...] = ()
+    replay_root: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for name in ("replay", "replay_root"):  # a list or one path is taken as a tuple
+            value = getattr(self, name)
+            if isinstance(value, (str, os.PathLike)):
+                value = (value,)
+            object.__setattr__(self, name, tuple(os.fspath(v) for v in value))
+        if self.replay and self.site_pages:
+            raise ConfigError("replay", list(self.replay), "cannot be combined with site_pages")
+        if self.replay and self.workers > 1:
+            raise ConfigError(
+                "replay", list(self.replay), "needs workers=1: its counters live in one process"
+            )
+        if self.replay_root and not self.replay:
+            raise ConfigError("replay_root", list(self.replay_root), "needs replay")
         low, high = SEED_RANGE
         if not low <= self.seed <= high:
             raise ConfigError("seed", self.seed, "is not a 64-bit integer")

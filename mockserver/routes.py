@@ -73,6 +73,21 @@ class Plan:
     route: int = 0  # the id of the run-time route that answered (mockserver.canned); 0: none
 
 
+@dataclass(slots=True)
+class RawPlan(Plan):
+    """A plan whose status line and headers are given as bytes: a recorded answer.
+
+    ``head`` is written as it is (:func:`mockserver.server.render_head`), then
+    ``Connection: close`` if the plan closes, then the blank line; ``headers`` are not
+    written (a fault's ``X-Fault`` must be put in ``head``).  ``content_type`` holds the
+    whole head as text: it is part of the key under which ``render`` caches a small
+    answer, so two recorded answers with the same body but different heads are never
+    mixed up (:mod:`mockserver.replay`).
+    """
+
+    head: bytes = b""
+
+
 class BadRequest(Exception):
     """A request the server refuses with 400 and a one-line reason."""
 
@@ -324,7 +339,6 @@ def canned_plan(req: Request, state: ServerState) -> Plan | None:
             break
     else:
         return None
-    cfg = state.config
     p = Plan(
         status=ans.status,
         body=b"" if ans.status in BODYLESS else ans.body,
@@ -333,26 +347,51 @@ def canned_plan(req: Request, state: ServerState) -> Plan | None:
         name=route.name,
         route=route.id,
     )
-    lat = cfg.latency
-    rates = cfg.faults if ans.fault is None else ()
-    draws = None
-    if (ans.delay_ms is None and not lat.is_fixed) or rates:
-        draws = Draws(cfg.seed, _identity(state, req, req.target, {}))
-    if ans.delay_ms is not None:
-        delay_ms = ans.delay_ms
-    elif lat.is_fixed:
-        delay_ms = lat.a
-    else:
-        assert draws is not None
-        delay_ms = lat.sample(draws(_LATENCY))
-    p.delay_s = min(delay_ms, cfg.max_delay_ms) / 1000.0
-    fault = ans.fault
-    if fault is None and rates:
-        assert draws is not None
-        fault = faults_mod.choose(rates, draws(b"fault"))
+    p.delay_s, fault, draws = server_draws(req, state, req.target, ans.delay_ms, ans.fault)
     if fault is not None:
         _apply_fault(p, fault, {}, draws)
     return p
+
+
+def server_draws(
+    req: Request,
+    state: ServerState,
+    key: str,
+    delay_ms: float | None = None,
+    fault: str | None = None,
+    rates: faults_mod.FaultRates | None = None,
+) -> tuple[float, str | None, Draws | None]:
+    """The delay (seconds) and fault of a request whose query is not the server's to read.
+
+    For answers that belong to someone else (a run-time route, a recorded site): the
+    server's own latency and fault ``rates`` (default: the config's) apply, drawn from
+    the request's identity under ``key``, unless ``delay_ms`` or ``fault`` is given.
+    The draws are returned for :func:`_apply_fault`.
+    """
+    cfg = state.config
+    lat = cfg.latency
+    if fault is not None:
+        rates = ()
+    elif rates is None:
+        rates = cfg.faults
+    draws = None
+    if (delay_ms is None and not lat.is_fixed) or rates:
+        draws = Draws(cfg.seed, _identity(state, req, key, {}))
+    if delay_ms is None:
+        if lat.is_fixed:
+            delay_ms = lat.a
+        else:
+            assert draws is not None
+            delay_ms = lat.sample(draws(_LATENCY))
+    if fault is None and rates:
+        assert draws is not None
+        fault = faults_mod.choose(rates, draws(b"fault"))
+    return min(delay_ms, cfg.max_delay_ms) / 1000.0, fault, draws
+
+
+def apply_fault(p: Plan, fault: str, draws: Draws | None) -> None:
+    """Turn ``p`` into the fault ``fault`` (a kind of ``faults.KINDS``): see ``common``."""
+    _apply_fault(p, fault, {}, draws)
 
 
 # -- endpoints -------------------------------------------------------------------------

@@ -50,7 +50,8 @@ import httptools
 from mockserver import routes
 from mockserver.bodies import PIECE, Fill
 from mockserver.config import ServerConfig
-from mockserver.routes import BODYLESS, Plan, Request
+from mockserver.replay.handler import Replay
+from mockserver.routes import BODYLESS, Plan, RawPlan, Request
 from mockserver.site import Site
 from mockserver.state import ServerState
 from mockserver.timeline import Timeline
@@ -74,6 +75,8 @@ def status_line(code: int) -> bytes:
 
 def render_head(plan: Plan, length: int, chunked: bool) -> bytes:
     """Status line and headers of a plan's response."""
+    if type(plan) is RawPlan:  # a recorded answer: its head as recorded (mockserver.replay)
+        return plan.head + (b"Connection: close\r\n\r\n" if plan.close else b"\r\n")
     parts = [
         status_line(plan.status),
         b"Server: mockserver\r\nContent-Type: ",
@@ -921,11 +924,17 @@ class MockServer:
         self.connections: set[HttpProtocol] = set()
         self.timers: Timers | None = None  # delayed requests; made by the first connection
         self.site = Site(self.config) if self.config.site_pages else None
-        # The router: the synthetic site's, which hands other paths on to routes.plan.
+        # A recorded site (--replay): its WARC files are read now, before listening.
+        self.recording = Replay(self.config) if self.config.replay else None
+        # The router: the synthetic site's, which hands other paths on to routes.plan,
+        # or the recording's.
         self.router: Callable[[Request, ServerState], Plan] = routes.plan
         if self.site is not None:
             self.router = self.site.plan
             self.state.on_reset.append(self.site.reset_stats)
+        elif self.recording is not None:
+            self.router = self.recording.plan
+            self.state.on_reset.append(self.recording.reset_stats)
         self._sock = sock
         self._server: asyncio.Server | None = None
         self._site_server: asyncio.Server | None = None
@@ -955,7 +964,7 @@ class MockServer:
                     reuse_port=cfg.workers > 1 or None,
                 )
             self.port = server.sockets[0].getsockname()[1]
-            if self.site is None:
+            if self.site is None and self.recording is None:
                 break
             try:
                 self._site_server = await self._listen_site_hosts(loop, server)
@@ -972,10 +981,14 @@ class MockServer:
     async def _listen_site_hosts(
         self, loop: asyncio.AbstractEventLoop, server: asyncio.Server
     ) -> asyncio.Server | None:
-        """Listen on the site's other loopback addresses (127.0.0.2 ...) on the same port."""
-        site = self.site
+        """Listen on the site's other loopback addresses (127.0.0.2 ...) on the same port.
+
+        The same for a recording's: every recorded host that is a 127.x.y.z address.
+        """
+        site = self.site or self.recording
         assert site is not None
-        site.bind(self.port)
+        if self.site is not None:
+            self.site.bind(self.port)
         self.state.recorder.reserved = set(site.names)  # past max_names, still recorded
         bound = {s.getsockname()[0] for s in server.sockets if s.family == socket.AF_INET}
         hosts = [] if "0.0.0.0" in bound else [a for a in site.addresses if a not in bound]

@@ -303,7 +303,8 @@ def serve(
     """Run a mock server for the duration of the ``with`` block; yields a :class:`RunningServer`.
 
     Keyword overrides are ``ServerConfig`` fields; ``latency`` and ``faults`` may be spec
-    strings.  ``mode`` is ``"thread"`` or ``"subprocess"``.
+    strings, ``replay`` a list of WARC paths (:mod:`mockserver.replay`).  ``mode`` is
+    ``"thread"`` or ``"subprocess"``.  ``port`` is a free one unless given.
     """
     cfg = _config(config, overrides)
     if mode == "thread":
@@ -350,8 +351,8 @@ async def serve_async(
 
 @contextlib.contextmanager
 def _serve_thread(cfg: ServerConfig) -> Iterator[RunningServer]:
+    server = MockServer(cfg)  # first: a recording that cannot be read leaves no loop open
     loop = new_event_loop()
-    server = MockServer(cfg)
     ready = threading.Event()
     failure: list[BaseException] = []
 
@@ -399,6 +400,8 @@ CLI_FIELDS = frozenset(
         "idle_timeout_s",
         "header_timeout_s",
         "request_log",
+        "replay",
+        "replay_root",
     }
 )
 
@@ -429,6 +432,10 @@ def command(cfg: ServerConfig) -> list[str]:
     if cfg.site_pages:
         args += ["--site", str(cfg.site_pages), "--site-hosts", str(cfg.site_hosts)]
         args += ["--site-crawl-delay", str(cfg.site_crawl_delay)]
+    if cfg.replay:
+        args += ["--replay", *cfg.replay]
+        for root in cfg.replay_root:
+            args += ["--replay-root", root]
     args += [
         "--idle-timeout",
         str(cfg.idle_timeout_s),

@@ -17,6 +17,8 @@ python -m mockserver).  Delays are in milliseconds, timeouts in seconds.
 Endpoints: /add?name=N&delay=MS (the book's), /bytes/N, /status/CODE, /redirect/N,
 /drip, /echo; observe with /__stats, /metrics and /__timeline?name=N.  With --site,
 also a seeded synthetic website on 127.0.0.1 ... 127.0.0.H, and its truth at /__site.
+With --replay crawl.warc.gz, the answers a crawl --warc recorded instead, on every
+recorded host, and their truth at /__replay (docs/replay.md).
 """
 
 
