@@ -108,3 +108,15 @@ def one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     name = type(exc).__name__
     return f"{name}: {text}"[:300] if text else name
+
+
+def verdict(attempt: Attempt) -> tuple[ErrorKind | None, str]:
+    """The error kind and detail a crawl records for ``attempt``: its own, or HTTP for an
+    answer of 400 and more the engine left unmarked, or OTHER when no status came."""
+    error, detail = attempt.error, attempt.detail
+    if error is None:
+        if attempt.status is None:
+            return ErrorKind.OTHER, detail or "no HTTP status reported"
+        if attempt.status >= 400:
+            return ErrorKind.HTTP, detail
+    return error, detail

@@ -163,20 +163,22 @@ class FetchRecord:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FetchRecord:
         """The record ``to_dict`` made: a :class:`PageRecord` when it has a page's fields."""
-        if "depth" in d:
-            return PageRecord.from_page_dict(d)
-        return FetchRecord(
-            index=d["index"],
-            url=d["url"],
-            status=d["status"],
-            nbytes=d["bytes"],
-            error=None if d["error"] is None else ErrorKind(d["error"]),
-            attempts=d["attempts"],
-            start=d["start"],
-            end=d["end"],
-            detail=d.get("detail", ""),
-            final_url=d.get("final_url", ""),
+        fields = (
+            d["index"],
+            d["url"],
+            d["status"],
+            d["bytes"],
+            None if d["error"] is None else ErrorKind(d["error"]),
+            d["attempts"],
+            d["start"],
+            d["end"],
+            d.get("detail", ""),
+            d.get("final_url", ""),
         )
+        if "depth" in d:
+            page = (d["depth"], d.get("referrer", ""), d.get("content_type", ""))
+            return PageRecord(*fields, *page, d.get("links", 0), d.get("title", ""))
+        return FetchRecord(*fields)
 
 
 _SLOT_SETTERS = tuple(vars(FetchRecord)[f.name].__set__ for f in fields(FetchRecord))
@@ -235,26 +237,6 @@ class PageRecord(FetchRecord):
         d["links"] = self.links
         d["title"] = self.title
         return d
-
-    @classmethod
-    def from_page_dict(cls, d: dict[str, Any]) -> PageRecord:
-        return cls(
-            d["index"],
-            d["url"],
-            d["status"],
-            d["bytes"],
-            None if d["error"] is None else ErrorKind(d["error"]),
-            d["attempts"],
-            d["start"],
-            d["end"],
-            d.get("detail", ""),
-            d.get("final_url", ""),
-            d.get("depth", 0),
-            d.get("referrer", ""),
-            d.get("content_type", ""),
-            d.get("links", 0),
-            d.get("title", ""),
-        )
 
 
 _PAGE_SETTERS = tuple(

@@ -241,6 +241,11 @@ def _phrase(status: int) -> str:
 
 
 def _version() -> str:
-    from concur import __version__
+    """concur's version, from its installed metadata (the package's front door, which
+    imports everything lazily, is not needed for one string)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return __version__
+    try:
+        return version("concur")
+    except PackageNotFoundError:
+        return "unknown"

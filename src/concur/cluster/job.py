@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from concur.attempt import Attempt
+from concur.attempt import Attempt, verdict
 from concur.cluster.frontier import FrontierSpec, FrontierUnavailable, RedisFrontier, record_json
 from concur.cluster.scripts import RECORD, RETRY, ROBOTS, ROBOTS_AGAIN, SEP
 from concur.crawl.hook import OnPage, Page, call_hook
@@ -334,13 +334,9 @@ class ClusterJob:
 
     def _page_done(self, task: ClusterTask, page: Attempt) -> list[Any]:
         """The completion of a page: its record and new links, or a retry."""
-        status, error, detail = page.status, page.error, page.detail
+        status = page.status
+        error, detail = verdict(page)
         first = self._first(task)
-        if error is None:
-            if status is None:
-                error, detail = ErrorKind.OTHER, detail or "no HTTP status reported"
-            elif status >= 400:
-                error = ErrorKind.HTTP
         if error is not None:
             if task.attempt <= self.config.retries:
                 rng = Jitter(self.config.seed, task.id * 64 + task.attempt)

@@ -68,7 +68,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from concur.attempt import Attempt
+from concur.attempt import Attempt, verdict
 from concur.crawl.frontier import PAGE, ROBOTS, SITEMAP, Candidate, Frontier, Job, MemoryFrontier
 from concur.crawl.hook import OnPage, Page, call_hook
 from concur.crawl.links import PageFacts, is_html, looks_like_html, parse_sitemap, read_page
@@ -502,13 +502,7 @@ class Scheduler:
         self, host: _Host, job: Job, page: Attempt, start: float, now: float
     ) -> None:
         status = page.status
-        error = page.error
-        detail = page.detail
-        if error is None:
-            if status is None:
-                error, detail = ErrorKind.OTHER, detail or "no HTTP status reported"
-            elif status >= 400:
-                error = ErrorKind.HTTP
+        error, detail = verdict(page)
         if error is not None:
             wait = self._retry_wait(job, page, error)
             if wait is not None:
