@@ -37,7 +37,13 @@ class _Out:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--impl", "--engine", default="asyncio", choices=list(ENGINES))
+    parser.add_argument(
+        "--impl",
+        "--engine",
+        default="asyncio",
+        choices=list(ENGINES),
+        help="the engine this worker crawls with (any: workers of one crawl may differ)",
+    )
     parser.add_argument(
         "-c",
         "--concurrency",
