@@ -43,9 +43,9 @@ from concur.attempt import Attempt, verdict
 from concur.cluster.frontier import FrontierSpec, FrontierUnavailable, RedisFrontier, record_json
 from concur.cluster.scripts import RECORD, RETRY, ROBOTS, ROBOTS_AGAIN, SEP
 from concur.crawl.hook import OnPage, Page, call_hook
-from concur.crawl.links import PageFacts, is_html, looks_like_html, read_page
+from concur.crawl.links import PageFacts
 from concur.crawl.robots import MAX_ROBOTS_REDIRECTS, RobotsPolicy, policy_for_response, robots_url
-from concur.crawl.scheduler import DISALLOWED
+from concur.crawl.scheduler import DISALLOWED, NOTHING_READ, read_fetched
 from concur.crawl.scope import Scope
 from concur.crawl.urls import host_key, join, private_jump
 from concur.errors import WorkerDied
@@ -61,7 +61,6 @@ _REACHABLE = (None, ErrorKind.HTTP, ErrorKind.TOO_LARGE)
 POLL_S = 0.05  # longest wait before asking the server again when nothing was ready
 GIVE_UP_S = 60.0  # seconds without the server before a worker stops
 _SENT_CACHE = 100_000  # links remembered as handed in (two generations of this many)
-_NOTHING_READ = PageFacts([], "")
 
 
 class ClusterTask(NamedTuple):
@@ -353,7 +352,7 @@ class ClusterJob:
         links: list[str] = []  # url, origin, url, origin ...
         final = ""
         redirect = blocked = 0
-        facts = _NOTHING_READ
+        facts = NOTHING_READ
         depth, hops = task.depth + 1, 0
         if error is None and status is not None:
             if status in _REDIRECTS:
@@ -429,19 +428,9 @@ class ClusterJob:
         "New" to this worker (:meth:`_fresh`): the checks below cost more than the
         look-up, and most of a page's links were on the pages before it."""
         max_depth = self.scope.max_depth
-        body = page.body
-        if (max_depth is not None and task.depth >= max_depth) or not body:
-            return _NOTHING_READ, [], 0
-        ctype = page.content_type
-        if (ctype and not is_html(ctype)) or (not ctype and not looks_like_html(body)):
-            return _NOTHING_READ, [], 0
-        facts = read_page(
-            body[: self.options.max_html],
-            task.url,
-            ctype or None,
-            respect_nofollow=self.options.respect_nofollow,
-            sort_query=self.options.sort_query,
-        )
+        if max_depth is not None and task.depth >= max_depth:
+            return NOTHING_READ, [], 0
+        facts = read_fetched(task.url, page, self.options)
         sent, old = self._sent, self._sent_old
         depth = task.depth + 1
         reason = self.scope.reason

@@ -84,7 +84,7 @@ from concur.crawl.urls import host_key, join, normalize, private_jump
 from concur.records import CrawlConfig, ErrorKind, FetchRecord, PageRecord
 from concur.retry import Jitter, parse_retry_after, retry_delay
 
-__all__ = ["DISALLOWED", "CrawlOptions", "Job", "Scheduler"]
+__all__ = ["DISALLOWED", "NOTHING_READ", "CrawlOptions", "Job", "Scheduler", "read_fetched"]
 
 DISALLOWED: ErrorKind = ErrorKind.ROBOTS
 """The error kind of URLs robots.txt keeps us from fetching (a dedicated kind once
@@ -96,7 +96,7 @@ _PAUSE_STATUSES = frozenset({429, 503})
 _REACHABLE = (None, ErrorKind.HTTP, ErrorKind.TOO_LARGE)  # robots: an HTTP answer came
 _SKIPS_PER_CALL = 256  # records made inside one next() call before it yields
 _REJECTED_CACHE = 20_000  # out-of-scope URLs remembered (two generations of this many)
-_NOTHING_READ = PageFacts([], "")
+NOTHING_READ = PageFacts([], "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +128,26 @@ class CrawlOptions:
             raise ValueError("max_pages must be >= 0")
         if self.window < 1:
             raise ValueError("window must be at least 1")
+
+
+def read_fetched(url: str, page: Attempt, options: CrawlOptions) -> PageFacts:
+    """What a fetched page held — its links and title — if it is HTML (by Content-Type,
+    or sniffed when there is none); :data:`NOTHING_READ` otherwise.  At most
+    ``options.max_html`` bytes are parsed.  Every crawl reads its pages through this:
+    the scheduler here, and a shared crawl's workers (:mod:`concur.cluster.job`)."""
+    body = page.body
+    if not body:
+        return NOTHING_READ
+    ctype = page.content_type
+    if (ctype and not is_html(ctype)) or (not ctype and not looks_like_html(body)):
+        return NOTHING_READ
+    return read_page(
+        body[: options.max_html],
+        url,
+        ctype or None,
+        respect_nofollow=options.respect_nofollow,
+        sort_query=options.sort_query,
+    )
 
 
 _NEED, _FETCHING, _KNOWN = 0, 1, 2  # robots.txt states of an origin
@@ -519,7 +539,7 @@ class Scheduler:
         self._rngs.pop(job.id, None)
 
         final = ""
-        facts = _NOTHING_READ
+        facts = NOTHING_READ
         if error is None and status is not None:
             if status in _REDIRECTS:
                 if page.location:
@@ -576,25 +596,10 @@ class Scheduler:
         could be admitted — the depth or the page limit reached)."""
         max_depth = self.scope.max_depth
         if max_depth is not None and job.depth >= max_depth:
-            return _NOTHING_READ
+            return NOTHING_READ
         if self.frontier.admitted() >= self._max_pages:
-            return _NOTHING_READ
-        body = page.body
-        if not body:
-            return _NOTHING_READ
-        ctype = page.content_type
-        if ctype:
-            if not is_html(ctype):
-                return _NOTHING_READ
-        elif not looks_like_html(body):
-            return _NOTHING_READ
-        facts = read_page(
-            body[: self.options.max_html],
-            job.url,
-            ctype or None,
-            respect_nofollow=self.options.respect_nofollow,
-            sort_query=self.options.sort_query,
-        )
+            return NOTHING_READ
+        facts = read_fetched(job.url, page, self.options)
         if facts.links:
             self._admit(facts.links, job.depth + 1, 0, job.url)
         return facts
