@@ -20,6 +20,7 @@ from mockserver.loop import new_event_loop
 from mockserver.replay.archive import ReplayError
 from mockserver.server import MockServer
 from mockserver.site.graph import MAX_HOSTS, MAX_PAGES
+from mockserver.tls import ServerTLS, TLSUnavailable, require_trustme
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,6 +90,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Crawl-delay in the robots.txt of the site's last host; 0: none (default 0.1)",
     )
     parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a CA made now and a certificate for every name served; prints "
+        "the CA's file, also at /__ca.pem (pip install 'concur[tls]')",
+    )
+    parser.add_argument(
+        "--tls-name",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="with --tls, a further name (or address) the certificate covers (repeatable)",
+    )
+    parser.add_argument(
+        "--tls-ca",
+        default=None,
+        metavar="PATH",
+        help="with --tls, write the CA's certificate here (default: a temporary file, removed "
+        "when the server stops)",
+    )
+    parser.add_argument(
         "--replay",
         nargs="+",
         metavar="WARC",
@@ -123,6 +144,8 @@ _FLAGS = {
     "site_crawl_delay": "--site-crawl-delay",
     "replay": "--replay",
     "replay_root": "--replay-root",
+    "tls_names": "--tls-name",
+    "tls_ca": "--tls-ca",
 }
 
 
@@ -185,11 +208,16 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         site_crawl_delay=args.site_crawl_delay,
         replay=tuple(args.replay or ()),
         replay_root=tuple(args.replay_root or ()),
+        tls=args.tls,
+        tls_names=tuple(args.tls_name or ()),
+        tls_ca=args.tls_ca,
     )
 
 
-async def _serve(config: ServerConfig, sock: socket.socket | None, announce: bool) -> None:
-    server = MockServer(config, sock)
+async def _serve(
+    config: ServerConfig, sock: socket.socket | None, announce: bool, tls: ServerTLS | None = None
+) -> None:
+    server = MockServer(config, sock, tls)
     url = await server.start()
     if announce:
         desc = f"seed {config.seed}, latency {config.latency}, {config.workers} worker(s)"
@@ -198,6 +226,8 @@ async def _serve(config: ServerConfig, sock: socket.socket | None, announce: boo
         if server.recording is not None:
             desc += ", " + server.recording.describe()
         print(f"mockserver listening on {url} ({desc})", flush=True)
+        if server.tls is not None:
+            _announce_tls(server.tls, url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -207,6 +237,15 @@ async def _serve(config: ServerConfig, sock: socket.socket | None, announce: boo
         await stop.wait()
     finally:
         await server.close()
+
+
+def _announce_tls(tls: ServerTLS, url: str) -> None:
+    shown = ", ".join(tls.names[:6]) + (", ..." if len(tls.names) > 6 else "")
+    print(
+        f"mockserver CA {tls.ca_file} (also at {url}/__ca.pem), certificate for {shown}: "
+        f"concur crawl --ca-file {tls.ca_file} ...",
+        flush=True,
+    )
 
 
 def _reuseport_socket(host: str, port: int) -> socket.socket:
@@ -219,7 +258,11 @@ def _reuseport_socket(host: str, port: int) -> socket.socket:
 
 
 def _worker(
-    config: ServerConfig, mine: socket.socket, socks: list[socket.socket], fds: tuple[int, ...]
+    config: ServerConfig,
+    mine: socket.socket,
+    socks: list[socket.socket],
+    fds: tuple[int, ...],
+    tls: ServerTLS | None,
 ) -> NoReturn:
     """A forked worker: serve on its own socket, and never return into the parent's code.
 
@@ -237,7 +280,7 @@ def _worker(
             if sock is not mine:
                 sock.close()
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
-            runner.run(_serve(config, mine, False))
+            runner.run(_serve(config, mine, False, tls))
     except KeyboardInterrupt:
         pass
     except BaseException:
@@ -264,6 +307,8 @@ def run(config: ServerConfig, lifeline_fd: int | None = None) -> None:
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             runner.run(_serve(config, None, True))
         return
+    # One CA and certificate for every worker: made before they fork.
+    tls = ServerTLS([config.host, *config.tls_names], config.tls_ca) if config.tls else None
     socks = [_reuseport_socket(config.host, config.port)]
     port = socks[0].getsockname()[1]
     socks += [_reuseport_socket(config.host, port) for _ in range(config.workers - 1)]
@@ -281,7 +326,7 @@ def run(config: ServerConfig, lifeline_fd: int | None = None) -> None:
         for mine in socks:
             pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the child
-                _worker(config, mine, socks, (read_fd, write_fd, *inherited))
+                _worker(config, mine, socks, (read_fd, write_fd, *inherited), tls)
             children.append(pid)
         os.close(read_fd)
         for sock in socks:  # the workers hold them now; the parent must not take connections
@@ -289,8 +334,10 @@ def run(config: ServerConfig, lifeline_fd: int | None = None) -> None:
         if lifeline_fd is not None:  # after the forks: a forked child inherits no thread
             lifeline.watch(lifeline_fd)
         host = f"[{config.host}]" if ":" in config.host else config.host
-        url = f"http://{host}:{port}"
+        url = f"{'https' if tls else 'http'}://{host}:{port}"
         print(f"mockserver listening on {url} ({config.workers} workers)", flush=True)
+        if tls is not None:
+            _announce_tls(tls, url)
         for pid in children:
             os.waitpid(pid, 0)
     except KeyboardInterrupt:
@@ -302,6 +349,8 @@ def run(config: ServerConfig, lifeline_fd: int | None = None) -> None:
         for pid in children:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+        if tls is not None:
+            tls.close()
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "mockserver") -> int:
@@ -318,8 +367,10 @@ def serve_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     except SpecError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     try:
+        if config.tls:
+            require_trustme()  # before anything starts: the pip line, and exit 2
         run(config, fd)
-    except ReplayError as exc:  # warcio missing, a WARC file unreadable: one line
+    except (ReplayError, TLSUnavailable) as exc:  # an extra missing, a WARC unreadable
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -72,9 +72,15 @@ class ServerConfig:
     # the endpoints; the ground truth starts at ``replay_root`` (default: the first page).
     replay: tuple[str, ...] = ()
     replay_root: tuple[str, ...] = ()
+    # HTTPS (mockserver.tls): a CA made at start-up, a certificate for every name served
+    # (the bound address, localhost, the site's and the recording's hosts, tls_names),
+    # the CA's PEM written to tls_ca (None: a temporary file) and served at /__ca.pem.
+    tls: bool = False
+    tls_names: tuple[str, ...] = ()
+    tls_ca: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("replay", "replay_root"):  # a list or one path is taken as a tuple
+        for name in ("replay", "replay_root", "tls_names"):  # a list or one is a tuple
             value = getattr(self, name)
             if isinstance(value, (str, os.PathLike)):
                 value = (value,)
@@ -84,6 +90,12 @@ class ServerConfig:
         if self.replay and self.workers > 1:
             raise ConfigError(
                 "replay", list(self.replay), "needs workers=1: its counters live in one process"
+            )
+        if (self.tls_names or self.tls_ca) and not self.tls:
+            raise ConfigError(
+                "tls_names" if self.tls_names else "tls_ca",
+                self.tls_names or self.tls_ca,
+                "needs tls",
             )
         if self.replay_root and not self.replay:
             raise ConfigError("replay_root", list(self.replay_root), "needs replay")

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import http.client
 import json as json_module
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -207,16 +208,34 @@ def select(log: RecordedRequests, method: str | None, path: str | None) -> list[
 # -- the two clients -------------------------------------------------------------------
 
 
-def _address(url: str) -> tuple[str, int]:
+def _address(url: str) -> tuple[str, int, ssl.SSLContext | None]:
+    """Host, port, and for an https server the TLS context of a control request."""
     parts = urlsplit(url)
     assert parts.hostname is not None and parts.port is not None, url
-    return parts.hostname, parts.port
+    return parts.hostname, parts.port, _control_tls() if parts.scheme == "https" else None
+
+
+def _control_tls() -> ssl.SSLContext:
+    """A control request's TLS: encrypted, not verified.
+
+    Control requests are a test talking to the server it started, over loopback; whether
+    the server's certificate is trusted is for the code under test to check (with the
+    CA in ``server.ca_file``), not for the set-up around it.
+    """
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def call(url: str, method: str, path: str, body: bytes = b"", timeout: float = 10.0) -> Any:
     """A control request, blocking: the JSON answer, or :class:`MockServerError`."""
-    host, port = _address(url)
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    host, port, tls = _address(url)
+    conn = (
+        http.client.HTTPSConnection(host, port, timeout=timeout, context=tls)
+        if tls is not None
+        else http.client.HTTPConnection(host, port, timeout=timeout)
+    )
     try:
         headers = {"Content-Type": JSON_TYPE} if body else {}
         conn.request(method, path, body=body or None, headers=headers)
@@ -247,10 +266,10 @@ async def fetch(
     url: str, method: str, path: str, body: bytes = b"", timeout: float = 10.0
 ) -> tuple[int, bytes]:
     """One request with asyncio streams: (status, body).  Any status, any framing."""
-    host, port = _address(url)
+    host, port, tls = _address(url)
 
     async def exchange() -> tuple[int, bytes]:
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(host, port, ssl=tls)
         try:
             head = (
                 f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n"

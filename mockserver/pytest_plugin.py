@@ -93,4 +93,4 @@ def mockserver(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
 @pytest.fixture
 def mockserver_async(mockserver: RunningServer) -> AsyncRunningServer:
     """The ``mockserver`` fixture's server, with awaitable helpers."""
-    return AsyncRunningServer(mockserver.url, mockserver.config)
+    return AsyncRunningServer(mockserver.url, mockserver.config, mockserver.ca_file)

@@ -436,6 +436,7 @@ CONTROL_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("/__reset", "forget recordings, repeat counts, run-time routes and the request log"),
     ("/__routes", "GET: the run-time routes; POST one as JSON: add it; DELETE [?id=N]: remove"),
     ("/__requests?clear=1", "the requests received (JSON); clear=1 or DELETE: then forget them"),
+    ("/__ca.pem", "with --tls: the CA that signed the server's certificate (PEM)"),
 )
 
 
@@ -577,6 +578,15 @@ def health(tail: str, q: dict[str, str], req: Request, state: Any, draws: Any) -
     return Plan(body=b"ok\n", internal=True)
 
 
+def ca_pem(tail: str, q: dict[str, str], req: Request, state: ServerState, draws: Any) -> Plan:
+    """``/__ca.pem``: the CA that signed this server's certificate (``--tls``; 404 without)."""
+    if state.ca_pem is None:
+        return Plan(
+            status=404, body=b"not serving https: no CA (start with --tls)\n", internal=True
+        )
+    return Plan(body=state.ca_pem, content_type="application/x-pem-file", internal=True)
+
+
 def routes_endpoint(
     tail: str, q: dict[str, str], req: Request, state: ServerState, draws: Any
 ) -> Plan:
@@ -638,6 +648,7 @@ _ROUTES: dict[str, Any] = {
     "/__timeline": timeline,
     "/__reset": reset,
     "/__health": health,
+    "/__ca.pem": ca_pem,
     "/__routes": routes_endpoint,
     "/__requests": requests_endpoint,
 }

@@ -55,6 +55,7 @@ from mockserver.routes import BODYLESS, Plan, RawPlan, Request
 from mockserver.site import Site
 from mockserver.state import ServerState
 from mockserver.timeline import Timeline
+from mockserver.tls import ServerTLS
 
 _now = time.perf_counter
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
@@ -917,7 +918,10 @@ class MockServer:
     """A mock server inside the running event loop: ``await start()``, ``await close()``."""
 
     def __init__(
-        self, config: ServerConfig | None = None, sock: socket.socket | None = None
+        self,
+        config: ServerConfig | None = None,
+        sock: socket.socket | None = None,
+        tls: ServerTLS | None = None,
     ) -> None:
         self.config = config or ServerConfig()
         self.state = ServerState(self.config)
@@ -935,17 +939,41 @@ class MockServer:
         elif self.recording is not None:
             self.router = self.recording.plan
             self.state.on_reset.append(self.recording.reset_stats)
+        # HTTPS: the CA and certificate (mockserver.tls), made now unless given (--workers
+        # share the parent's); a certificate names every host the site or recording has.
+        self.tls = tls
+        self._own_tls = False
+        if self.config.tls and tls is None:
+            self.tls = ServerTLS(self.tls_names(), self.config.tls_ca)
+            self._own_tls = True
+        self._ssl = self.tls.server_context() if self.tls is not None else None
+        if self.tls is not None:
+            self.state.ca_pem = self.tls.ca_pem
         self._sock = sock
         self._server: asyncio.Server | None = None
         self._site_server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.port = 0
 
+    def tls_names(self) -> list[str]:
+        """Every name a client may reach this server by: its certificate's names."""
+        names = [self.config.host, *self.config.tls_names]
+        if self.site is not None:
+            names += self.site.addresses
+        if self.recording is not None:
+            names += self.recording.archive.hosts
+        return names
+
+    @property
+    def ca_file(self) -> str | None:
+        """With tls: the PEM file of the CA a client must trust (``--ca-file``)."""
+        return self.tls.ca_file if self.tls is not None else None
+
     @property
     def url(self) -> str:
         host = self.config.host
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     async def start(self) -> str:
         loop = asyncio.get_running_loop()
@@ -953,7 +981,7 @@ class MockServer:
         for attempt in range(_SITE_BIND_ATTEMPTS):
             if self._sock is not None:
                 server = await loop.create_server(
-                    lambda: HttpProtocol(self), sock=self._sock, backlog=4096
+                    lambda: HttpProtocol(self), sock=self._sock, backlog=4096, ssl=self._ssl
                 )
             else:
                 server = await loop.create_server(
@@ -962,6 +990,7 @@ class MockServer:
                     cfg.port,
                     backlog=4096,
                     reuse_port=cfg.workers > 1 or None,
+                    ssl=self._ssl,
                 )
             self.port = server.sockets[0].getsockname()[1]
             if self.site is None and self.recording is None:
@@ -994,7 +1023,9 @@ class MockServer:
         hosts = [] if "0.0.0.0" in bound else [a for a in site.addresses if a not in bound]
         if not hosts:
             return None
-        return await loop.create_server(lambda: HttpProtocol(self), hosts, self.port, backlog=4096)
+        return await loop.create_server(
+            lambda: HttpProtocol(self), hosts, self.port, backlog=4096, ssl=self._ssl
+        )
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -1009,6 +1040,8 @@ class MockServer:
             await self._server.wait_closed()
         if self._site_server is not None:
             await self._site_server.wait_closed()
+        if self._own_tls and self.tls is not None:
+            self.tls.close()
 
     async def serve_forever(self) -> None:
         await self.start()

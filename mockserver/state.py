@@ -32,6 +32,7 @@ class ServerState:
         self.log = RequestLog(config.request_log, config.request_log_bytes)  # /__requests
         self.on_reset: list[Callable[[], None]] = []  # more to clear on /__reset
         self.errors_logged: set[tuple[str, str, int]] = set()  # bugs already told (server.py)
+        self.ca_pem: bytes | None = None  # with tls: the CA's certificate, at /__ca.pem
 
     def reset(self) -> None:
         """Forget every recording, repeat count, run-time route and logged request."""

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -70,9 +71,12 @@ class RunningServer:
     endpoints (``/__routes``, ``/__requests``, ``/__reset``): see :mod:`mockserver.canned`.
     """
 
-    def __init__(self, url: str, config: ServerConfig) -> None:
+    def __init__(self, url: str, config: ServerConfig, ca_file: str | None = None) -> None:
         self.url = url
         self.config = config
+        # With tls: the PEM file of the CA that signed the server's certificate; a client
+        # under test trusts it with --ca-file, SSL_CERT_FILE or ssl.create_default_context.
+        self.ca_file = ca_file
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url}>"
@@ -82,7 +86,8 @@ class RunningServer:
         return self.url + path
 
     def get(self, path: str, timeout: float = 10.0) -> bytes:
-        with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
+        tls = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
+        with urllib.request.urlopen(self.url + path, timeout=timeout, context=tls) as resp:
             return bytes(resp.read())
 
     def get_json(self, path: str) -> Any:
@@ -193,9 +198,12 @@ class AsyncRunningServer:
     (a server in the same loop, ``serve_async(mode="loop")``, keeps answering).
     """
 
-    def __init__(self, url: str, config: ServerConfig) -> None:
+    def __init__(self, url: str, config: ServerConfig, ca_file: str | None = None) -> None:
         self.url = url
         self.config = config
+        # With tls: the PEM file of the CA that signed the server's certificate; a client
+        # under test trusts it with --ca-file, SSL_CERT_FILE or ssl.create_default_context.
+        self.ca_file = ca_file
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url}>"
@@ -335,7 +343,7 @@ async def serve_async(
         server = MockServer(cfg)
         await server.start()
         try:
-            yield AsyncRunningServer(server.url, cfg)
+            yield AsyncRunningServer(server.url, cfg, server.ca_file)
         finally:
             await server.close()
         return
@@ -344,7 +352,7 @@ async def serve_async(
             stack.enter_context, serve(config, mode=mode, **overrides)
         )
         try:
-            yield AsyncRunningServer(running.url, running.config)
+            yield AsyncRunningServer(running.url, running.config, running.ca_file)
         finally:
             await asyncio.to_thread(stack.close)
 
@@ -375,7 +383,7 @@ def _serve_thread(cfg: ServerConfig) -> Iterator[RunningServer]:
     if failure:
         raise failure[0]
     try:
-        yield RunningServer(server.url, cfg)
+        yield RunningServer(server.url, cfg, server.ca_file)
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
@@ -402,6 +410,9 @@ CLI_FIELDS = frozenset(
         "request_log",
         "replay",
         "replay_root",
+        "tls",
+        "tls_names",
+        "tls_ca",
     }
 )
 
@@ -436,6 +447,12 @@ def command(cfg: ServerConfig) -> list[str]:
         args += ["--replay", *cfg.replay]
         for root in cfg.replay_root:
             args += ["--replay-root", root]
+    if cfg.tls:
+        args += ["--tls"]
+        for name in cfg.tls_names:
+            args += ["--tls-name", name]
+        if cfg.tls_ca:
+            args += ["--tls-ca", cfg.tls_ca]
     args += [
         "--idle-timeout",
         str(cfg.idle_timeout_s),
@@ -489,7 +506,11 @@ def _serve_subprocess(cfg: ServerConfig) -> Iterator[RunningServer]:
                 errors.seek(0)
                 raise RuntimeError(f"mockserver did not start: {(line + errors.read()).strip()}")
             url = line.split(" on ", 1)[1].split()[0]
-            yield RunningServer(url, cfg)
+            ca_file = None
+            if cfg.tls:  # the next line names the CA's file
+                ca_line = proc.stdout.readline()
+                ca_file = ca_line.split(" CA ", 1)[1].split()[0] if " CA " in ca_line else None
+            yield RunningServer(url, cfg, ca_file)
         finally:
             proc.terminate()
             try:

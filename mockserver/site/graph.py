@@ -54,12 +54,18 @@ FRAG, PAD, UPPER_TAG = 8, 16, 32
 class SiteGraph:
     """P pages on H hosts, drawn from a seed: a pure function of ``(seed, node)``.
 
-    The port only enters the URLs (``authorities``, ``origins``): :meth:`bind` sets it
-    once the server knows it.
+    The port and the scheme only enter the URLs (``authorities``, ``origins``):
+    :meth:`bind` sets the port once the server knows it.
     """
 
     def __init__(
-        self, pages: int, hosts: int, seed: int, crawl_delay: float = 0.1, port: int = 0
+        self,
+        pages: int,
+        hosts: int,
+        seed: int,
+        crawl_delay: float = 0.1,
+        port: int = 0,
+        scheme: str = "http",
     ) -> None:
         if not 1 <= pages <= MAX_PAGES:
             raise SpecError(f"site: pages must be between 1 and {MAX_PAGES:,}, not {pages}")
@@ -81,6 +87,7 @@ class SiteGraph:
         self.addresses = [f"127.0.0.{h + 1}" for h in range(hosts)]
         self.host_ids = {a: h for h, a in enumerate(self.addresses)}
         self.port = 0
+        self.scheme = scheme  # "https" when the server serves TLS: every absolute link says so
         self.authorities: list[str] = []
         self.origins: list[str] = []
         self.rules = [self._robots_rules(h) for h in range(hosts)]
@@ -94,7 +101,7 @@ class SiteGraph:
         """Learn the port the server listens on: absolute links carry it."""
         self.port = port
         self.authorities = [f"{a}:{port}" for a in self.addresses]
-        self.origins = [f"http://{a}" for a in self.authorities]
+        self.origins = [f"{self.scheme}://{a}" for a in self.authorities]
 
     @property
     def root(self) -> str:

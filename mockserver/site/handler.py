@@ -81,7 +81,11 @@ class Site:
 
     def __init__(self, config: ServerConfig) -> None:
         self.graph = SiteGraph(
-            config.site_pages, config.site_hosts, config.seed, config.site_crawl_delay
+            config.site_pages,
+            config.site_hosts,
+            config.seed,
+            config.site_crawl_delay,
+            scheme="https" if config.tls else "http",
         )
         self.renderer = Renderer(self.graph)
         self.truth = GroundTruth(self.graph)

@@ -40,7 +40,6 @@ from mockserver.site.graph import (
 )
 
 HTML = "text/html; charset=utf-8"
-_PREFIX_OF = {SCHEME_REL: "//", UPPER_SCHEME: "HTTP://"}
 _SKIPPED_HREFS = (
     "javascript:void(0)",
     "mailto:webmaster@site.invalid",
@@ -92,6 +91,9 @@ class Renderer:
         self._corpus = random.Random(graph.key).choices(_WORDS, k=_CORPUS_WORDS)
         self._cache: dict[int, bytes] = {}
         self._cache_port = graph.port  # pages hold absolute links: a new port, new pages
+        # How an absolute link starts, by its style (the site's scheme: http or https).
+        self._prefix = f"{graph.scheme}://"
+        self._prefix_of = {SCHEME_REL: "//", UPPER_SCHEME: f"{graph.scheme.upper()}://"}
 
     # -- robots.txt and sitemaps -------------------------------------------------------
 
@@ -149,7 +151,7 @@ class Renderer:
             else:
                 ref = self._relative(target, base_dir, node)
         else:
-            prefix = _PREFIX_OF.get(style, "http://")
+            prefix = self._prefix_of.get(style, self._prefix)
             path = "/x/.." + target if style == DOTS else target
             ref = prefix + g.authorities[target_host] + path
         if form & FRAG:
@@ -252,7 +254,7 @@ class Renderer:
             out += [f'<li><a href="{html.escape(h)}">{text(2)}</a></li>\n' for h in skipped]
             if j == 0:
                 out.append('<li><a name="nowhere">an anchor with no href</a></li>\n')
-                ext = f"http://localhost:{g.port}/about"
+                ext = f"{g.scheme}://localhost:{g.port}/about"
                 out.append(f'<li><a href="{ext}">another site</a></li>\n')
             out.append("</ul>\n")
         out.append("</main>\n")

@@ -20,6 +20,7 @@ class ErrorKind(enum.StrEnum):
     DNS = "dns"  # the host name did not resolve
     REFUSED = "refused"  # nothing listens on that port (connection refused)
     CONNECT = "connect"  # other failures to connect (unreachable, TLS handshake)
+    CERTIFICATE = "certificate"  # the server's TLS certificate is not trusted for its name
     TIMEOUT = "timeout"  # no complete answer within the timeout
     RESET = "reset"  # the peer reset or closed the connection before answering
     TRUNCATED = "truncated"  # the body ended before its announced length
@@ -54,6 +55,12 @@ class CrawlConfig:
     # the job each answer's payload as received and the request headers they sent.
     warc: str | None = None
     warc_max_size: int | None = None  # bytes: a new WARC file once one passes this
+    # curl's --resolve: connections to (host, port) go to this address instead of the one
+    # DNS gives; the URL, the Host header, SNI and the certificate check keep the host.
+    resolve: tuple[tuple[str, int, str], ...] = ()
+    # Trust only the CAs in this PEM file for https (curl's --cacert); None: the
+    # environment's SSL_CERT_FILE if set, else the system's store (concur.engines.connect).
+    ca_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -66,10 +73,14 @@ class CrawlConfig:
             raise ValueError("max_body must be >= 0")
         if self.warc_max_size is not None and self.warc_max_size < 1024:
             raise ValueError("warc_max_size must be at least 1024 bytes")
+        for entry in self.resolve:
+            if len(entry) != 3 or not 0 < int(entry[1]) < 65536:
+                raise ValueError(f"resolve entries are (host, port, address), not {entry!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["headers"] = [list(h) for h in self.headers]
+        d["resolve"] = [list(r) for r in self.resolve]
         return d
 
     @classmethod
@@ -77,6 +88,7 @@ class CrawlConfig:
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
         kw["headers"] = tuple(tuple(h) for h in kw.get("headers", ()))
+        kw["resolve"] = tuple((h, int(p), a) for h, p, a in kw.get("resolve", ()))
         return cls(**kw)
 
 

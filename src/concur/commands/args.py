@@ -138,6 +138,31 @@ def header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def resolve_entry(text: str) -> tuple[str, int, str]:
+    """An argparse type: curl's ``HOST:PORT:ADDR`` (``--resolve``)."""
+    from concur.engines.connect import parse_resolve
+
+    try:
+        return parse_resolve(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--resolve ")) from None
+
+
+def pem_file(text: str) -> str:
+    """An argparse type: a readable file of PEM certificates (``--ca-file``), checked now."""
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=text)
+    except FileNotFoundError:
+        raise argparse.ArgumentTypeError(f"{text}: no such file") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text}: not a PEM file of certificates ({exc})"
+        ) from None
+    return str(Path(text).resolve())
+
+
 def regex(text: str) -> str:
     """An argparse type: a regular expression that compiles (kept as text)."""
     try:

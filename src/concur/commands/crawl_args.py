@@ -36,9 +36,11 @@ from concur.commands.args import (
     header,
     latency_spec,
     non_negative_int,
+    pem_file,
     positive_int,
     read_urls,
     regex,
+    resolve_entry,
     seed,
     size,
 )
@@ -235,6 +237,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="follow redirects and links from a public host to a private address "
         "(127.0.0.1, 10.x, 169.254.169.254 ...); seeds on one are always fetched",
     )
+    add_connect_arguments(parser)
     parser.add_argument(
         "-o",
         "--output",
@@ -276,6 +279,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "a shared crawl: many workers, one frontier in Redis/Valkey (pip install "
             "'concur[cluster]')"
         )
+    )
+
+
+def add_connect_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--resolve`` and ``--ca-file``: where connections go and what they trust (curl's)."""
+    parser.add_argument(
+        "--resolve",
+        type=resolve_entry,
+        action="append",
+        default=None,
+        metavar="HOST:PORT:ADDR",
+        help="connect to ADDR for HOST:PORT; URLs, Host, SNI and the certificate check keep "
+        "HOST (repeatable), e.g. a recorded site on a replay server",
+    )
+    parser.add_argument(
+        "--ca-file",
+        type=pem_file,
+        default=None,
+        metavar="PEM",
+        help="trust only the CAs in PEM for https (default: $SSL_CERT_FILE, else the "
+        "system's store), e.g. the CA concur serve --tls prints",
     )
 
 
@@ -538,6 +562,8 @@ def from_namespace(ns: argparse.Namespace) -> CrawlArgs:
         allow_private=bool(ns.allow_private),
         warc=ns.warc,
         warc_max_size=ns.warc_max_size,
+        resolve=tuple(ns.resolve or ()),
+        ca_file=ns.ca_file,
     )
     plan = None
     if mode in _CRAWL:
@@ -618,6 +644,8 @@ _GIVEN = {  # flags outside APPLIES: (flag, the Namespace attribute)
     "--allow-private": "allow_private",
     "--warc": "warc",
     "--warc-max-size": "warc_max_size",
+    "--resolve": "resolve",
+    "--ca-file": "ca_file",
 }
 
 

@@ -15,7 +15,12 @@ from dataclasses import dataclass, replace
 
 from concur.commands import interrupt
 from concur.commands.args import UsageError, positive_int
-from concur.commands.crawl_args import add_engine_options, add_shared_arguments, engine_options
+from concur.commands.crawl_args import (
+    add_connect_arguments,
+    add_engine_options,
+    add_shared_arguments,
+    engine_options,
+)
 from concur.commands.output import check_writable, report, write_jsonl
 from concur.engines import ENGINES
 
@@ -54,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-o", "--output", metavar="FILE", help="this worker's records (JSON Lines)")
     parser.add_argument("--json", action="store_true", help="the summary as JSON, on one line")
+    add_connect_arguments(parser)
     add_shared_arguments(parser.add_argument_group("the shared crawl"), seeding=False)
     add_engine_options(parser)
 
@@ -81,6 +87,12 @@ def run(ns: argparse.Namespace) -> int:
         frontier.close()
     if ns.concurrency is not None:
         config = replace(config, concurrency=ns.concurrency)
+    if ns.resolve or ns.ca_file:  # this machine's way to the hosts, not the crawl's
+        config = replace(
+            config,
+            resolve=tuple(ns.resolve or ()) or config.resolve,
+            ca_file=ns.ca_file or config.ca_file,
+        )
     if config.warc:  # the crawl keeps WARC files: this worker writes its own
         from concur.warc import require_warcio
 

@@ -30,6 +30,8 @@ def os_kind(exc: OSError) -> ErrorKind:
         return ErrorKind.RESET
     if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError since 3.10
         return ErrorKind.TIMEOUT
-    if isinstance(exc, ssl.SSLError):  # a handshake or certificate failure
+    if isinstance(exc, ssl.SSLCertVerificationError):  # not trusted for its name
+        return ErrorKind.CERTIFICATE
+    if isinstance(exc, ssl.SSLError):  # a handshake failure
         return ErrorKind.CONNECT
     return ErrorKind.CONNECT  # unreachable network, no route, ...
