@@ -244,7 +244,7 @@ def plan(req: Request, state: ServerState) -> Plan:
 def common(req: Request, state: ServerState, path: str, q: dict[str, str], route: Any) -> Plan:
     """Apply the shared parameters around an endpoint: ``route(draws)`` makes the answer.
 
-    The delay, the fault, ``name``, ``gzip`` and ``chunked`` are decided here, once for
+    The delay, the fault, ``name``, ``gzip``, ``chunked`` and ``close`` are decided here, once for
     every endpoint (the synthetic site's pages too), from the query and the server's
     defaults; ``draws`` is None when nothing needs a seeded draw.
     """
@@ -291,6 +291,8 @@ def common(req: Request, state: ServerState, path: str, q: dict[str, str], route
             p.headers.append(("Content-Encoding", "gzip"))
         if flag(q, "chunked"):
             p.chunked = True
+    if flag(q, "close"):  # a new connection per request: the client must connect again
+        p.close = True
     if p.source is not None and p.action is None:
         p.action = "stream"
     p.replayable = draws is None and fault is None and p.action is None
@@ -427,6 +429,7 @@ SHARED_PARAMETERS: tuple[tuple[str, str], ...] = (
     ("name=NAME", "the timeline the request is recorded under"),
     ("gzip=1", "a gzipped body"),
     ("chunked=1", "a chunked body"),
+    ("close=1", "answer with Connection: close, then close: a new connection per request"),
 )
 CONTROL_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("/__health", "ok"),

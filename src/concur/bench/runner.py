@@ -118,8 +118,12 @@ def _median_of(trials: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[s
     return median, spread
 
 
-def _spec(engine: str, sc: Scenario, base: str, n: int, keep: bool) -> dict[str, Any]:
-    config = CrawlConfig(concurrency=sc.concurrency, timeout=sc.timeout, retries=sc.retries)
+def _spec(
+    engine: str, sc: Scenario, base: str, n: int, keep: bool, ca_file: str | None = None
+) -> dict[str, Any]:
+    config = CrawlConfig(
+        concurrency=sc.concurrency, timeout=sc.timeout, retries=sc.retries, ca_file=ca_file
+    )
     return {
         "engine": engine,
         "urls": {
@@ -161,14 +165,15 @@ def run_scenario(
         if warmup:
             progress(f"  {engine:<10} warm-up ({min(n, 200)} requests)")
             server.reset()
-            _trial(_spec(engine, sc, server.url, min(n, 200), False), limit)
+            _trial(_spec(engine, sc, server.url, min(n, 200), False, server.ca_file), limit)
         trials: list[dict[str, Any]] = []
         last: dict[str, Any] = {}
         error = ""
         for i in range(repeats):
             progress(f"  {engine:<10} trial {i + 1}/{repeats} ({n:,} requests)")
             server.reset()
-            answer = _trial(_spec(engine, sc, server.url, n, i == repeats - 1), limit)
+            spec = _spec(engine, sc, server.url, n, i == repeats - 1, server.ca_file)
+            answer = _trial(spec, limit)
             if "error" in answer:
                 error = answer["error"]
                 break
@@ -313,7 +318,8 @@ def run_bench(
     for name in names:
         item = table[name]
         log(f"{name}: {item.title}")
-        with serve(mode="subprocess", seed=0, max_delay_ms=600_000.0) as server:
+        tls = isinstance(item, Scenario) and item.tls
+        with serve(mode="subprocess", seed=0, max_delay_ms=600_000.0, tls=tls) as server:
             if isinstance(item, Sweep):
                 block = run_sweep(item, chosen, log, server, progress, repeats)
             else:

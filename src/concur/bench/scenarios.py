@@ -25,6 +25,8 @@ class Scenario:
     retries: int = 0
     serial_n: int = 0  # serial runs this many requests and is scaled to n (0: all of n)
     why: str = ""  # what the scenario shows, for the report
+    tls: bool = False  # over HTTPS: the server makes a CA, the engines trust it (--ca-file)
+    new_connections: bool = False  # the server closes after each answer (close=1)
 
     @property
     def ideal_s(self) -> float | None:
@@ -35,7 +37,10 @@ class Scenario:
         return waves * self.delay_ms / 1000.0
 
     def extra_query(self) -> str:
-        return f"faults={self.faults}" if self.faults else ""
+        parts = [f"faults={self.faults}"] if self.faults else []
+        if self.new_connections:
+            parts.append("close=1")
+        return "&".join(parts)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -50,6 +55,8 @@ class Scenario:
             "retries": self.retries,
             "serial_n": self.serial_n,
             "ideal_s": self.ideal_s,
+            "tls": self.tls,
+            "new_connections": self.new_connections,
         }
 
 
@@ -127,6 +134,28 @@ _FULL: dict[str, Scenario | Sweep] = {
         serial_n=100,
         why="Error handling must be correct (every URL accounted for) and cheap.",
     ),
+    "tls": Scenario(
+        "tls",
+        "HTTPS, keep-alive: the book's experiment over TLS, 1,000 × 100 ms, 100 in flight",
+        1000,
+        100,
+        100.0,
+        serial_n=50,
+        tls=True,
+        why="One handshake per connection, then encrypted requests: TLS costs little here.",
+    ),
+    "tls-new": Scenario(
+        "tls-new",
+        "HTTPS, a new connection per request: 1,000 × 100 ms, 100 in flight",
+        1000,
+        100,
+        100.0,
+        serial_n=50,
+        tls=True,
+        new_connections=True,
+        why="A TCP and a TLS handshake per request, as when a crawler meets many hosts: "
+        "handshakes are where the CPU goes.",
+    ),
     "sweep": Sweep(
         "sweep",
         "Finding the right number of concurrent requests",
@@ -170,6 +199,25 @@ _QUICK: dict[str, Scenario | Sweep] = {
         retries=2,
         serial_n=20,
     ),
+    "tls": Scenario(
+        "tls",
+        "HTTPS, keep-alive (quick: 200 × 50 ms, 50 in flight)",
+        200,
+        50,
+        50.0,
+        serial_n=10,
+        tls=True,
+    ),  # fmt: skip
+    "tls-new": Scenario(
+        "tls-new",
+        "HTTPS, a new connection per request (quick: 200 × 50 ms, 50 in flight)",
+        200,
+        50,
+        50.0,
+        serial_n=10,
+        tls=True,
+        new_connections=True,
+    ),  # fmt: skip
     "sweep": Sweep("sweep", "Concurrency sweep (quick)", (1, 10, 100), (50.0,), waves=2, min_n=4),
 }
 

@@ -25,8 +25,9 @@ DESCRIPTION = """\
 Run every engine side by side on the benchmark scenarios, against the ideal.
 
 Scenarios: book (1,000 x 100 ms, 100 in flight), scale (20,000 x 100 ms, 2,000),
-cpu (zero delay), tail (lognormal latency), faults (5 % errors, retries), and
-sweep (concurrency 1 to 1,000 at 50, 100 and 500 ms).  Each trial runs in a fresh
+cpu (zero delay), tail (lognormal latency), faults (5 % errors, retries), tls
+(the book's experiment over HTTPS, keep-alive) and tls-new (a new connection per
+request), and sweep (concurrency 1 to 1,000 at 50, 100 and 500 ms).  Each trial runs in a fresh
 process; results go to DIR/results.json, figures (matplotlib: pip install
 'concur[plot]') and DIR/report.md beside it.  wrk and Scrapy (pip install
 'concur[scrapy]') are measured as references when installed.
@@ -82,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         )
     engines = [e.strip() for e in args.engines.split(",")] if args.engines else None
     _check_installs(args, engines)
+    names = _with_tls(args, names)
     repeats, warmup = quick_defaults(args.repeats, False if args.no_warmup else None, args.quick)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -145,6 +147,22 @@ def _check_installs(args: argparse.Namespace, engines: list[str] | None) -> None
             "concur bench: no Scrapy reference without scrapy: pip install 'concur[scrapy]'",
             file=sys.stderr,
         )
+
+
+def _with_tls(args: argparse.Namespace, names: list[str]) -> list[str]:
+    """The HTTPS scenarios need trustme for the server's certificates: asked for by name,
+    its pip line and exit 2; part of the default set, left out with that line."""
+    from concur.bench.scenarios import scenarios
+
+    table = scenarios(args.quick)
+    tls = [n for n in names if getattr(table[n], "tls", False)]
+    if not tls or not lacking(["trustme"]):
+        return names
+    hint = "pip install 'concur[tls]'"
+    if args.scenarios:
+        fail(args._parser, f"{', '.join(tls)} serve HTTPS and need trustme: {hint}")
+    print(f"concur bench: no {', '.join(tls)} (HTTPS) without trustme: {hint}", file=sys.stderr)
+    return [n for n in names if n not in tls]
 
 
 def _plot(results: dict[str, Any], out: Path) -> list[str]:
