@@ -626,3 +626,54 @@ def test_round_trip_site_to_warc_to_replay_to_the_same_crawl(tmp_path: Path, imp
     result = ground_truth(truth, stats, [FetchRecord.from_dict(r) for r in again])
     assert result["exact"], result
     assert result["duplicates"] == 0 and stats["stats"]["unknown"] == 0
+
+
+def _named_site(server: RunningServer, origin: str) -> None:
+    """Four pages under one name, linked by absolute and relative URLs."""
+    html = "text/html; charset=utf-8"
+    server.expect("/", body=f'<title>home</title><a href="{origin}/a">a</a> <a href="b">b</a>',
+                  content_type=html)  # fmt: skip
+    server.expect("/a", body='<title>a</title><a href="/c?x=1">c</a>', content_type=html)
+    server.expect("/b", body="plain text, no links")
+    server.expect("/c", query="x=1", body="<title>c</title><a href='/'>home</a>", content_type=html)
+
+
+@pytest.mark.parametrize("impl", ENGINES)
+def test_replay_a_named_https_site_under_its_own_urls(tmp_path: Path, impl: str) -> None:
+    """Record https://docs.example:PORT/ (reached with --resolve), replay it over TLS on the
+    recorded port, crawl the replay with --resolve and the replay's CA: the same pages under
+    the same URLs; the replay's certificate carries the recorded name."""
+    pytest.importorskip("warcio")
+    pytest.importorskip("trustme")
+    from concur.engines import available_engines
+
+    if impl not in available_engines():
+        pytest.skip(f"{impl} is not installed")
+    warc = tmp_path / "docs.warc.gz"
+    with serve(tls=True, tls_names=("docs.example",)) as origin:
+        port = int(origin.url.rsplit(":", 1)[1])
+        root = f"https://docs.example:{port}"
+        _named_site(origin, root)
+        resolve = ["--resolve", f"docs.example:{port}:127.0.0.1"]
+        first = crawl(tmp_path, impl, "--follow", root + "/", *resolve,
+                      "--ca-file", str(origin.ca_file), "--warc", str(warc))  # fmt: skip
+    pages = {r["url"] for r in first if r["status"] == 200}
+    assert pages == {f"{root}/", f"{root}/a", f"{root}/b", f"{root}/c?x=1"}, first
+
+    with contextlib.ExitStack() as stack:
+        for attempt in range(10):  # the recorded port, free again once the origin stopped
+            try:
+                replay = stack.enter_context(
+                    serve(replay=[warc], tls=True, mode="subprocess", port=port)
+                )
+                break
+            except RuntimeError:
+                if attempt == 9:
+                    raise
+                time.sleep(0.5)
+        assert replay.url.startswith("https://")
+        truth = replay.get_json("/__replay")
+        again = crawl(tmp_path, impl, "--follow", root + "/", *resolve,
+                      "--ca-file", str(replay.ca_file))  # fmt: skip
+    assert set(truth["expected"]) == pages
+    assert page_facts(again) == page_facts(first)
