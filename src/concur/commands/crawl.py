@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from concur.commands import crawl_args, follow, interrupt
@@ -80,6 +81,14 @@ def run(ns: argparse.Namespace) -> int:
 
         require_warcio()  # the pip line before anything starts
         check_writable(args.config.warc)
+    if args.tls:
+        from concur.errors import EngineUnavailable
+        from mockserver.tls import TLSUnavailable, require_trustme
+
+        try:
+            require_trustme()  # the pip line before the server starts
+        except TLSUnavailable as exc:
+            raise EngineUnavailable(str(exc)) from None
     if args.output:
         check_writable(args.output)  # before the run, not after it
     with interrupt.signals():
@@ -106,7 +115,9 @@ def _experiment(args: CrawlArgs, engine: Engine) -> int:
     from mockserver.testing import serve
 
     spec = args.latency
-    with serve(mode="subprocess", seed=args.seed) as server:
+    with serve(mode="subprocess", seed=args.seed, tls=args.tls) as server:
+        if server.ca_file:  # --tls: trust the CA the server made
+            args = replace(args, config=replace(args.config, ca_file=server.ca_file))
         urls = book_urls(server.url, args.n, args.impl, delay_ms=args.delay_ms, latency=spec)
         # serial ignores the concurrency: its ideal is one request after another
         in_flight = args.config.concurrency if ENGINES[args.impl].concurrent else 1

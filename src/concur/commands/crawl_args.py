@@ -72,6 +72,7 @@ APPLIES: dict[str, frozenset[Mode]] = {
     "--delay": _SERVER,
     "--latency": _SERVER,
     "--seed": _SERVER,
+    "--tls": _SERVER,
     "--pages": frozenset({"site"}),
     **{
         flag: _CRAWL
@@ -148,6 +149,7 @@ class CrawlArgs:
     frontier: str | None = None  # the shared frontier's server (None: an embedded one)
     name: str = "crawl"  # the shared crawl's name on its server
     lease: float = 30.0  # seconds a worker's lease lasts unless renewed
+    tls: bool = False  # the embedded server serves HTTPS; the crawl trusts its CA
 
     @property
     def shared(self) -> bool:
@@ -400,6 +402,14 @@ def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
         help="seed of the server's draws and of the synthetic site (default: 0)",
     )
     server.add_argument(
+        "--tls",
+        action="store_const",
+        const=True,
+        default=None,
+        help="the server serves HTTPS with a CA made at start-up, which the crawl trusts: "
+        "what TLS costs (pip install 'concur[tls]')",
+    )
+    server.add_argument(
         "--pages",
         type=positive_int,
         default=None,
@@ -607,6 +617,7 @@ def from_namespace(ns: argparse.Namespace) -> CrawlArgs:
         frontier=ns.frontier,
         name=ns.name or "crawl",
         lease=ns.lease or 30.0,
+        tls=bool(ns.tls),
     )
 
 
@@ -658,8 +669,12 @@ def given(ns: argparse.Namespace) -> frozenset[str]:
     return frozenset(out)
 
 
-def with_seeds(args: CrawlArgs, seeds: tuple[str, ...], domains: tuple[str, ...]) -> CrawlArgs:
-    """``args`` whose plan starts from ``seeds`` and also covers ``domains`` (``--site``)."""
+def with_seeds(
+    args: CrawlArgs, seeds: tuple[str, ...], domains: tuple[str, ...], ca_file: str | None = None
+) -> CrawlArgs:
+    """``args`` whose plan starts from ``seeds`` and also covers ``domains`` (``--site``);
+    with ``ca_file`` (``--tls``: the site's CA), the crawl trusts that CA."""
     assert args.plan is not None
     plan = replace(args.plan, seeds=seeds, domains=domains + args.plan.domains)
-    return replace(args, plan=plan)
+    config = replace(args.config, ca_file=ca_file) if ca_file else args.config
+    return replace(args, plan=plan, config=config)

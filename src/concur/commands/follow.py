@@ -55,7 +55,7 @@ def run(args: CrawlArgs, engine: Engine) -> int:
         with _site(args) as server:
             if server is not None:
                 hosts = tuple(f"127.0.0.{i}" for i in range(1, SITE_HOSTS + 1))
-                args = with_seeds(args, (server.url + "/",), hosts)
+                args = with_seeds(args, (server.url + "/",), hosts, server.ca_file)
             if store is not None:
                 _save(store, args)
             show = args.progress and not args.json and sys.stderr.isatty()
@@ -192,6 +192,7 @@ def _site(args: CrawlArgs, port: int | None = None) -> Iterator[RunningServer | 
     plan = args.plan
     assert plan is not None
     kw: dict[str, Any] = {"site_pages": args.pages, "site_hosts": SITE_HOSTS, "seed": args.seed}
+    kw["tls"] = args.tls
     # the server's delay for every answer: a distribution, or --delay's fixed milliseconds
     kw["latency"] = args.latency if args.latency is not None else f"{args.delay_ms:g}"
     if port is None and plan.resume and plan.db:

@@ -66,6 +66,9 @@ PARAMS: tuple[Param, ...] = (
     Param("-H", lambda a: a.config.headers),
     Param("--user-agent", lambda a: a.config.user_agent),
     Param("--allow-private", lambda a: a.config.allow_private),
+    # this machine's way to the hosts, not what the crawl is: the given value wins
+    Param("--resolve", lambda a: a.config.resolve, put=lambda a, v: _config(a, resolve=v)),
+    Param("--ca-file", lambda a: a.config.ca_file, put=lambda a, v: _config(a, ca_file=v)),
     # output, not the crawl: a resumed run appends to the file's WARC unless told another
     Param("--warc", lambda a: a.config.warc, put=lambda a, v: _config(a, warc=v)),
     Param(
@@ -98,6 +101,7 @@ PARAMS: tuple[Param, ...] = (
     ),
     Param("--pages", lambda a: a.pages),
     Param("--seed", lambda a: a.seed),
+    Param("--tls", lambda a: a.tls),
     # the server's delay is one setting, given by either flag
     Param("--delay", lambda a: (a.latency, None if a.latency else a.delay_ms)),
     Param("--latency", lambda a: (a.latency, None if a.latency else a.delay_ms)),
@@ -116,6 +120,7 @@ def site_settings(args: CrawlArgs, hosts: tuple[str, ...]) -> dict[str, Any]:
         "seed": args.seed,
         "delay_ms": args.delay_ms,
         "latency": args.latency,
+        "tls": args.tls,
         "hosts": list(hosts),
     }
 
@@ -160,6 +165,7 @@ def _saved_args(args: CrawlArgs, saved: SavedCrawl) -> CrawlArgs:
         seed=site["seed"],
         delay_ms=site["delay_ms"],
         latency=site["latency"],
+        tls=bool(site.get("tls", False)),
     )
 
 

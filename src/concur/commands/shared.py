@@ -59,7 +59,7 @@ def run(args: CrawlArgs, given: frozenset[str]) -> int:
                 extra = {}
                 if server is not None:
                     hosts = tuple(f"127.0.0.{i}" for i in range(1, follow.SITE_HOSTS + 1))
-                    args = with_seeds(args, (server.url + "/",), hosts)
+                    args = with_seeds(args, (server.url + "/",), hosts, server.ca_file)
                     extra["site"] = site_settings(args, hosts)
                 plan = args.plan
                 assert plan is not None
