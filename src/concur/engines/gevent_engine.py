@@ -67,7 +67,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from concur import errors
 from concur.attempt import Attempt, failure, too_large
@@ -83,7 +82,13 @@ from concur.engines.fetcher import (
     recorded,
     urllib3_headers,
 )
-from concur.engines.urllib3_errors import SentHeaders, classify
+from concur.engines.urllib3_errors import (
+    PoolManager,
+    ResolvingHTTPConnection,
+    ResolvingHTTPSConnection,
+    SentHeaders,
+    classify,
+)
 from concur.errors import ConcurError, WorkerDied
 from concur.jobs import JobSpec, OnRecord, make_job
 from concur.meter import Meter
@@ -129,13 +134,14 @@ class Fetcher(BlockingFetcher):
         if not isinstance(hub.resolver, _SharedLookups):
             hub.resolver = _SharedLookups(hub.resolver)
         self._timeout = gevent.Timeout
-        self.manager = urllib3.PoolManager(
+        self.manager = PoolManager(  # the config's CAs and --resolve (concur.engines.connect)
+            config,
+            # with a WARC: connections that remember the header lines they send
+            {"http": _SentHTTPPool, "https": _SentHTTPSPool} if self.warc else None,
             maxsize=config.concurrency,  # per host: one keep-alive connection per greenlet
             block=True,  # a greenlet waits for a free connection instead of opening one more
             timeout=None,  # the whole-attempt gevent.Timeout in fetch is the only clock
         )
-        if self.warc:  # connections that remember the header lines they send
-            self.manager.pool_classes_by_scheme = {"http": _SentHTTPPool, "https": _SentHTTPSPool}
         # urllib3 retries nothing and follows no redirect: both are the job's
         self.policy = urllib3.Retry(
             total=0, redirect=0, raise_on_redirect=False, raise_on_status=False
@@ -217,11 +223,11 @@ class Fetcher(BlockingFetcher):
 # For WARC records: urllib3's connections, remembering the header lines they send.
 
 
-class _SentHTTPConnection(SentHeaders, HTTPConnection):
+class _SentHTTPConnection(SentHeaders, ResolvingHTTPConnection):
     pass
 
 
-class _SentHTTPSConnection(SentHeaders, HTTPSConnection):
+class _SentHTTPSConnection(SentHeaders, ResolvingHTTPSConnection):
     pass
 
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import requests
 import requests.adapters
-from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connection import HTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from concur.attempt import Attempt, failure, too_large
@@ -51,7 +51,13 @@ from concur.engines.fetcher import (
     recorded,
     urllib3_headers,
 )
-from concur.engines.urllib3_errors import SentHeaders, classify
+from concur.engines.urllib3_errors import (
+    PoolManager,
+    ResolvingHTTPConnection,
+    ResolvingHTTPSConnection,
+    SentHeaders,
+    classify,
+)
 from concur.records import CrawlConfig, ErrorKind
 
 __all__ = ["Fetcher", "Watchdog"]
@@ -165,7 +171,7 @@ def _enforce(conn: HTTPConnection) -> None:
         conn.timeout = max(0.001, min(conn.timeout, left))
 
 
-class _WatchedHTTPConnection(HTTPConnection):
+class _WatchedHTTPConnection(ResolvingHTTPConnection):
     def connect(self) -> None:
         _enforce(self)
         super().connect()
@@ -176,7 +182,7 @@ class _WatchedHTTPConnection(HTTPConnection):
         super().request(*args, **kwargs)
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
+class _WatchedHTTPSConnection(ResolvingHTTPSConnection):
     def connect(self) -> None:
         _enforce(self)
         super().connect()
@@ -196,13 +202,28 @@ class _HTTPSPool(HTTPSConnectionPool):
 
 
 class _Adapter(requests.adapters.HTTPAdapter):
-    """requests' adapter with connections that report to the watchdog."""
+    """requests' adapter with connections that report to the watchdog, made as the
+    config says (:class:`~concur.engines.urllib3_errors.PoolManager`: its CAs, ``--resolve``)."""
 
     pools: dict[str, type[HTTPConnectionPool]] = {"http": _HTTPPool, "https": _HTTPSPool}
 
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(self.pools)
+    def __init__(self, config: CrawlConfig) -> None:
+        # set before requests' __init__, which makes the pool manager (and sets .config)
+        self.crawl_config = config
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        self._pool_connections, self._pool_maxsize, self._pool_block = connections, maxsize, block
+        self.poolmanager = PoolManager(
+            self.crawl_config, self.pools, num_pools=connections, maxsize=maxsize, block=block
+        )
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        """Nothing: requests would give every https connection certifi's bundle
+        (``conn.ca_certs``), which urllib3 then loads into the shared context.  The
+        config's context alone says what is trusted; ``verify=True`` keeps it required."""
 
 
 # For WARC records: connections that also remember the header lines they send.
@@ -237,14 +258,16 @@ def new_session(config: CrawlConfig) -> requests.Session:
     ``max_retries=0``: urllib3 never retries behind our back, so the server sees exactly
     the attempts the records count (retries are the job's, the same on every engine).
     ``trust_env=False``: no proxy, ``.netrc`` or CA variables read from the environment
-    on every request — aiohttp's default too.  With ``config.warc`` its connections
-    remember the header lines they send (:class:`~concur.engines.urllib3_errors.SentHeaders`).
+    on every request — aiohttp's default too (``$SSL_CERT_FILE`` is read once, by
+    :func:`~concur.engines.connect.ssl_context`, as on every engine).  With ``config.warc``
+    its connections remember the header lines they send
+    (:class:`~concur.engines.urllib3_errors.SentHeaders`).
     """
     session = requests.Session()
     session.trust_env = False
     session.headers["User-Agent"] = config.user_agent
     session.headers.update(dict(config.headers))
-    adapter = (_Adapter if config.warc is None else _SentAdapter)(max_retries=0)
+    adapter = (_Adapter if config.warc is None else _SentAdapter)(config)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

@@ -33,6 +33,11 @@ streaming: a ``streaming_callback`` (simple client) or libcurl's write function
 (curl client, via ``prepare_curl_callback``) counts the decompressed bytes and aborts
 the transfer past ``config.max_body``.
 
+HTTPS and ``--resolve`` (:mod:`concur.engines.connect`): the simple client is given the
+shared :func:`~concur.engines.connect.ssl_context` and its resolver sends a resolved
+``host:port`` to the address; libcurl does its own TLS, so it is given the same CA file
+(``CURLOPT_CAINFO``) and the entries in curl's own form (``CURLOPT_RESOLVE``).
+
 How it differs from the book's version: the book's coroutine crawler hands
 ``asyncio.run`` a ``functools.partial`` of its coroutine function — ``run_sync``'s
 calling convention from older Tornado — and current Python refuses it ("a coroutine
@@ -51,6 +56,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -62,6 +68,7 @@ from tornado.netutil import DefaultLoopResolver, Resolver
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError, SimpleAsyncHTTPClient
 
 from concur.attempt import Attempt, failure, one_line, too_large
+from concur.engines import connect
 from concur.engines.fetcher import AsyncFetcher, Body, Payload, answered, ascii_url, recorded
 from concur.engines.oserrors import os_kind
 from concur.errors import EngineUnavailable
@@ -86,26 +93,35 @@ _CURL_KINDS = {
     28: ErrorKind.TIMEOUT,  # operation timed out
     35: ErrorKind.CONNECT,  # TLS handshake
     47: ErrorKind.OTHER,  # too many redirects
+    51: ErrorKind.CERTIFICATE,  # peer verification failed: libcurl before 7.62 (now 60)
     52: ErrorKind.RESET,  # got nothing: closed before any answer
     55: ErrorKind.RESET,  # send error
     56: ErrorKind.RESET,  # receive error (connection reset)
-    60: ErrorKind.CONNECT,  # peer certificate not trusted
+    60: ErrorKind.CERTIFICATE,  # the certificate is not trusted, or not for this name
     61: ErrorKind.PROTOCOL,  # bad content encoding
     63: ErrorKind.TOO_LARGE,  # maximum file size exceeded
     92: ErrorKind.PROTOCOL,  # HTTP/2 stream
 }
 
 
-class _AfterCancel(logging.Filter):
-    """Drops Tornado's "Exception after Future was cancelled": a run stopped by Ctrl-C
-    cancels its fetches, and the client then fails each of them as it closes — expected,
-    and one traceback per request in flight on the terminal otherwise."""
+class _Drop(logging.Filter):
+    """Drops one of Tornado's log messages (by its format string): one that only says
+    again what the records say, or what is expected (why: where each is installed)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.msg != "Exception after Future was cancelled"
+        return record.msg != self.message
 
 
-logging.getLogger("tornado.application").addFilter(_AfterCancel())
+# A run stopped by Ctrl-C cancels its fetches, and the client then fails each of them as
+# it closes — expected, and one traceback per request in flight on the terminal otherwise.
+logging.getLogger("tornado.application").addFilter(_Drop("Exception after Future was cancelled"))
+# The simple client warns of every failed TLS handshake (an untrusted certificate, say);
+# the attempt's record already says it, in the same words.
+logging.getLogger("tornado.general").addFilter(_Drop("SSL Error on %s %s: %s"))
 
 
 class _BodyTooLarge(httputil.HTTPInputError):
@@ -125,17 +141,28 @@ class _CachingResolver(Resolver):
     thread pool (``getaddrinfo`` blocks).  aiohttp keeps answers for 300 s; so do we.
     Requests that ask while a lookup is running wait for it rather than start their
     own, so the first wave of 2,000 requests makes one lookup, not 2,000.
+
+    It also applies ``--resolve`` (``addresses``, :func:`~concur.engines.connect.resolve_map`):
+    a listed ``host:port`` is looked up as its address.  Only the address changes — the
+    client still says the name in the Host header, SNI and the certificate check.
+    (Tornado's own ``hostname_mapping`` would do, but it compares names as the URL
+    spells them, and ``--resolve`` ignores case.)
     """
 
-    def initialize(self, ttl: float = 300.0) -> None:
+    def initialize(
+        self, ttl: float = 300.0, addresses: dict[tuple[str, int], str] | None = None
+    ) -> None:
         self._inner = DefaultLoopResolver()
         self._ttl = ttl
+        self._addresses = addresses or {}
         self._answers: dict[tuple[str, int, int], tuple[float, list[tuple[int, Any]]]] = {}
         self._running: dict[tuple[str, int, int], asyncio.Future[list[tuple[int, Any]]]] = {}
 
     async def resolve(
         self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
     ) -> list[tuple[int, Any]]:
+        if self._addresses:
+            host = self._addresses.get((host.lower().strip("[]"), port), host)
         key = (host, port, int(family))
         hit = self._answers.get(key)
         if hit is not None and hit[0] > time.monotonic():
@@ -348,9 +375,12 @@ def _curl_attempt(number: int, detail: str, seen: _Transfer | None) -> Attempt:
 
 
 def _make_client(
-    config: CrawlConfig, client: str
+    config: CrawlConfig, client: str, tls: ssl.SSLContext | None = None
 ) -> tuple[AsyncHTTPClient, Callable[[_Transfer], dict[str, Any]], Callable[[], None]]:
-    """The client, a function giving one attempt's ``HTTPRequest`` callbacks, and a closer."""
+    """The client, a function giving one attempt's ``HTTPRequest`` callbacks, and a closer.
+
+    ``tls``: the simple client's context for https (default: the config's).
+    """
     limit = config.max_body
     warc = config.warc is not None
     if client == "curl":
@@ -364,6 +394,13 @@ def _make_client(
         http: AsyncHTTPClient = CurlAsyncHTTPClient(
             force_instance=True, max_clients=config.concurrency
         )
+        # libcurl's own --resolve (IPv6 addresses in brackets) and --cacert; without a CA
+        # file libcurl keeps its default store (Tornado's ca_certs=None leaves it alone).
+        resolve = [
+            f"{host}:{port}:{f'[{addr}]' if ':' in addr else addr}"
+            for (host, port), addr in connect.resolve_map(config).items()
+        ]
+        cainfo = connect.ca_file(config)
 
         def curl_kwargs(seen: _Transfer) -> dict[str, Any]:
             def on_header(line: bytes) -> None:
@@ -396,6 +433,10 @@ def _make_client(
                 curl.setopt(pycurl.HEADERFUNCTION, on_header)
                 curl.setopt(pycurl.WRITEFUNCTION, on_body)
                 curl.setopt(pycurl.VERBOSE, 1)
+                if resolve:
+                    curl.setopt(pycurl.RESOLVE, resolve)
+                if cainfo is not None:
+                    curl.setopt(pycurl.CAINFO, cainfo)
                 if warc:  # libcurl still asks for gzip and deflate, and decodes nothing
                     curl.setopt(pycurl.HTTP_CONTENT_DECODING, 0)
                     curl.setopt(pycurl.DEBUGFUNCTION, on_debug_recorded)
@@ -415,7 +456,7 @@ def _make_client(
 
         return http, curl_kwargs, close_curl
 
-    resolver = _CachingResolver()
+    resolver = _CachingResolver(addresses=connect.resolve_map(config))
     # With a streaming_callback only max_body_size applies; keep it out of our way.
     wire_limit = max(limit + 1, 100 * 1024 * 1024)
     http = SimpleAsyncHTTPClient(
@@ -424,6 +465,7 @@ def _make_client(
         resolver=resolver,
         max_body_size=wire_limit,
         max_buffer_size=wire_limit,
+        defaults={"ssl_options": tls or connect.ssl_context(config)},  # every engine's CAs
     )
 
     def simple_kwargs(seen: _Transfer) -> dict[str, Any]:
@@ -467,9 +509,12 @@ class Fetcher(AsyncFetcher):
         self.request_headers = self.headers
         if not self.decompress:
             self.request_headers = {**self.headers, "Accept-Encoding": "gzip"}
+        # The simple client's TLS context, made here, before the clock starts (loading the
+        # system's CAs takes tens of ms); libcurl loads its CA file itself.
+        self.tls = connect.ssl_context(config) if self.client == "simple" else None
 
     async def open(self) -> None:
-        self.http, self.callbacks, self._close = _make_client(self.config, self.client)
+        self.http, self.callbacks, self._close = _make_client(self.config, self.client, self.tls)
 
     async def aclose(self) -> None:
         self._close()

@@ -12,24 +12,39 @@ Its response does not hold the request, and requests' ``PreparedRequest`` misses
 ``http.client`` adds below it (``Host``, and urllib3's ``Accept-Encoding: identity``),
 so :class:`SentHeaders` has a connection remember each line as it is put.  Only a
 fetcher that writes WARC records uses such connections.
+
+And both make their connections the same way (:mod:`concur.engines.connect`): a
+:class:`PoolManager` that trusts the config's :func:`~concur.engines.connect.ssl_context`
+and sends a ``--resolve``'d ``host:port`` to its address (:class:`ResolvingHTTPConnection`).
 """
 
 from __future__ import annotations
 
 import http.client
 import socket
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
 import requests
+import urllib3
 import urllib3.exceptions as u3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util import SKIP_HEADER
 
 from concur.attempt import Attempt, failure, one_line
+from concur.engines.connect import resolve_map, ssl_context
 from concur.engines.oserrors import RESET_ERRNOS, os_kind
-from concur.records import ErrorKind
+from concur.records import CrawlConfig, ErrorKind
 
-__all__ = ["SentHeaders", "classify"]
+__all__ = [
+    "PoolManager",
+    "ResolvingHTTPConnection",
+    "ResolvingHTTPSConnection",
+    "SentHeaders",
+    "classify",
+]
 
 R = requests.exceptions
 
@@ -75,6 +90,8 @@ def classify(exc: BaseException) -> Attempt:
         return out(ErrorKind.INVALID_URL, e)
     if e := find(R.TooManyRedirects, u3.ResponseError):  # "too many redirects"
         return out(ErrorKind.OTHER, e)
+    if e := find(ssl.SSLCertVerificationError):  # not trusted, or not for this name
+        return out(ErrorKind.CERTIFICATE, e)  # the ssl error's own words, not its wrappers'
     # before timeouts: urllib3's NewConnectionError subclasses ConnectTimeoutError
     if e := find(socket.gaierror, u3.NameResolutionError):
         return out(ErrorKind.DNS, e)
@@ -128,3 +145,80 @@ class SentHeaders(http.client.HTTPConnection):
         name = header.decode("latin-1") if isinstance(header, bytes) else header
         text = [v.decode("latin-1") if isinstance(v, bytes) else str(v) for v in values]
         self.sent.append((name, "\r\n\t".join(text)))  # http.client folds many values so
+
+
+# -- how connections are made: the CAs trusted, the address dialled ----------------------
+
+
+class ResolvingHTTPConnection(HTTPConnection):
+    """urllib3's connection, dialling ``address`` when one is given (``--resolve``).
+
+    urllib3 keeps a single name per connection: ``host`` reads ``_dns_host``, and the
+    Host header, SNI, the certificate check and the socket's connect all use it.  Only
+    the connect must go elsewhere, so the name is swapped for the address while
+    :meth:`_new_conn` opens the socket and put back before anything else reads it.
+    Without an address (every connection when ``resolve`` is empty) nothing changes.
+    """
+
+    def __init__(self, *args: Any, address: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.address = address
+
+    def _new_conn(self) -> socket.socket:
+        if self.address is None:
+            return super()._new_conn()
+        name, self._dns_host = self._dns_host, self.address
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = name
+
+
+class ResolvingHTTPSConnection(ResolvingHTTPConnection, HTTPSConnection):
+    """The same over TLS: SNI and the certificate's name stay ``host``."""
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = ResolvingHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = ResolvingHTTPSConnection
+
+
+Pools = dict[str, type[HTTPConnectionPool]]
+
+
+class PoolManager(urllib3.PoolManager):
+    """urllib3's pool manager, connecting as the config says.
+
+    * an https pool trusts :func:`~concur.engines.connect.ssl_context` — the same CAs
+      as every other engine — and nothing else (requests and urllib3 would load
+      certifi's or the system's bundle into a context of their own).  It is asked for
+      when the first https pool is made, so a plain-HTTP crawl never loads a CA store;
+    * a pool for a ``--resolve``'d ``host:port`` gives its connections the address.
+
+    Both are settled once per pool (per host), never per request.  ``pools`` are the
+    pool classes by scheme (default: plain ones); their connection classes must derive
+    from :class:`ResolvingHTTPConnection`.
+    """
+
+    def __init__(self, config: CrawlConfig, pools: Pools | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pool_classes_by_scheme = dict(pools or {"http": _HTTPPool, "https": _HTTPSPool})
+        self.config = config
+        self.addresses = resolve_map(config)
+
+    def _new_pool(
+        self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None
+    ) -> HTTPConnectionPool:
+        if scheme == "https":
+            context = dict(self.connection_pool_kw if request_context is None else request_context)
+            context["ssl_context"] = ssl_context(self.config)
+            request_context = context
+        pool = super()._new_pool(scheme, host, port, request_context)
+        if self.addresses:
+            address = self.addresses.get((host.lower().strip("[]"), port))
+            if address is not None:
+                pool.conn_kw["address"] = address
+        return pool
