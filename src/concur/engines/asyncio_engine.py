@@ -12,6 +12,10 @@ no task, semaphore wait or future per URL, and memory that does not grow with th
 number of URLs.  One ``ClientSession`` keeps connections alive across requests; its
 connector's limit equals the concurrency, so each worker holds at most one connection.
 
+Where connections go and what they trust (:mod:`concur.engines.connect`): ``--resolve``
+is a resolver of aiohttp's (:class:`_Resolver`), installed only when there are entries,
+and every https request carries concur's one TLS context.
+
 This module is only the fetcher: how to open aiohttp's client for a config, fetch one
 URL into an :class:`~concur.attempt.Attempt`, and close.  The worker tasks, the event
 loop and the job (a URL list or a crawl) are the async driver's
@@ -28,10 +32,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from typing import TYPE_CHECKING
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 
 from concur.attempt import Attempt, failure, one_line, too_large
+from concur.engines.connect import is_certificate_error, resolve_map, ssl_context
 from concur.engines.fetcher import (
     AsyncFetcher,
     Body,
@@ -45,6 +52,9 @@ from concur.engines.fetcher import (
 )
 from concur.engines.oserrors import os_kind
 from concur.records import ErrorKind
+
+if TYPE_CHECKING:  # aiohttp >= 3.10 names the dict a resolver returns
+    from aiohttp.abc import ResolveResult
 
 __all__ = ["Fetcher", "classify"]
 
@@ -60,6 +70,8 @@ def classify(exc: BaseException) -> Attempt:
         return failure(ErrorKind.TIMEOUT, detail or "timed out")
     if isinstance(exc, aiohttp.InvalidURL) or type(exc).__name__ in _BAD_REDIRECTS:
         return failure(ErrorKind.INVALID_URL, detail)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError) or is_certificate_error(exc):
+        return failure(ErrorKind.CERTIFICATE, detail)
     if isinstance(exc, aiohttp.ClientConnectorError):
         os_error = exc.os_error
         if isinstance(os_error, socket.gaierror | ConnectionRefusedError):
@@ -97,16 +109,59 @@ def _no_hidden_retry(session: aiohttp.ClientSession) -> None:
         session._retry_connection = False
 
 
+class _Resolver(AbstractResolver):
+    """curl's ``--resolve`` for aiohttp: the config's addresses first, DNS for other names.
+
+    aiohttp's connector asks its resolver for the address of each new connection's host
+    and port (and caches the answer for ``ttl_dns_cache`` seconds).  An answer's
+    ``hostname`` stays the URL's host, so TLS's server name and the certificate check
+    keep the name while the socket goes to the address; the URL and the ``Host`` header
+    never pass through here.  A name on another port is looked up as usual.
+    """
+
+    def __init__(self, table: dict[tuple[str, int], str]) -> None:
+        self._table = table
+        # made on the running loop (uvloop's too): ThreadedResolver, or aiodns's if installed
+        self._dns = aiohttp.DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        address = self._table.get((host.lower(), port))
+        if address is None:
+            return await self._dns.resolve(host, port, family)
+        found: ResolveResult = {
+            "hostname": host,  # what TLS checks the certificate against
+            "host": address,  # where the socket goes
+            "port": port,
+            "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+            "proto": 0,
+            "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+        }
+        return [found]
+
+    async def close(self) -> None:
+        await self._dns.close()
+
+
 class Fetcher(AsyncFetcher):
     """``await fetch(url) -> Attempt`` on one ``aiohttp.ClientSession`` (an async context)."""
 
     session: aiohttp.ClientSession
+    _resolver: _Resolver | None = None
+    _tls: ssl.SSLContext | None = None
 
     async def open(self) -> None:
         config = self.config
+        if config.resolve:  # otherwise aiohttp's own resolver, as before
+            self._resolver = _Resolver(resolve_map(config))
+        connector = aiohttp.TCPConnector(
+            limit=config.concurrency,  # = the concurrency: a worker holds at most one connection
+            ttl_dns_cache=300,
+            resolver=self._resolver,
+        )
         self.session = aiohttp.ClientSession(
-            # its limit equals the concurrency: each worker holds at most one connection
-            connector=aiohttp.TCPConnector(limit=config.concurrency, ttl_dns_cache=300),
+            connector=connector,
             timeout=aiohttp.ClientTimeout(total=config.timeout),
             headers=self.headers,
             # For a WARC record the body is read as received (concur decodes a copy);
@@ -117,11 +172,27 @@ class Fetcher(AsyncFetcher):
 
     async def aclose(self) -> None:
         await self.session.close()
+        if self._resolver is not None:  # a resolver passed in is not the connector's to close
+            await self._resolver.close()
+
+    def _ssl(self, url: str) -> ssl.SSLContext | bool:
+        """The request's ``ssl=``: concur's context for https, aiohttp's default for http.
+
+        The context (:func:`~concur.engines.connect.ssl_context`: ``--ca-file``, else
+        ``$SSL_CERT_FILE``, else the system's store) is made on the first https URL: a
+        plain-HTTP run does not pay the ~15 ms of loading a store.  http keeps ``True``,
+        so its connections are pooled under the same key before and after.
+        """
+        if url[:6].lower() != "https:":
+            return True
+        if self._tls is None:
+            self._tls = ssl_context(self.config)
+        return self._tls
 
     async def fetch(self, url: str) -> Attempt:
         limit = self.limit
         try:
-            async with self.session.get(url, allow_redirects=False) as resp:
+            async with self.session.get(url, allow_redirects=False, ssl=self._ssl(url)) as resp:
                 if self.warc:
                     return await self._record(resp)
                 status = resp.status

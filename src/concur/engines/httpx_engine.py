@@ -24,6 +24,11 @@ asyncio engine (~120 us of CPU per request).  The numbers and how they were take
 ``per-worker`` (the best stock one), ``concur crawl --impl httpx --transport pool`` —
 runs this engine on httpcore, to see it for yourself.
 
+Where connections go and what they trust (:mod:`concur.engines.connect`) is the same on
+every transport: concur's one TLS context, and ``--resolve`` applied where a connection
+is opened (:meth:`ConcurTransport._connect`; httpcore's network backend for the stock
+ones, :class:`_Resolving`), so the URL, ``Host``, SNI and the certificate keep the name.
+
 Compare with: ``asyncio`` (same model, aiohttp: the CPU per request is the client's
 difference), ``uvloop`` (a faster loop under the same model) and ``threads``.
 """
@@ -37,10 +42,12 @@ import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpcore
 import httptools
 import httpx
 
 from concur.attempt import Attempt, failure, one_line, too_large
+from concur.engines.connect import is_certificate_error, resolved, ssl_context
 from concur.engines.fetcher import (
     AsyncFetcher,
     Payload,
@@ -90,6 +97,8 @@ def classify(exc: BaseException) -> Attempt:
         return failure(ErrorKind.TIMEOUT, detail)
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return failure(ErrorKind.INVALID_URL, detail)
+    if isinstance(exc, httpx.ConnectError | ssl.SSLError) and is_certificate_error(exc):
+        return failure(ErrorKind.CERTIFICATE, detail)  # not trusted for its name: no retry
     if isinstance(exc, httpx.ConnectError):
         os_error = _os_error(exc)
         text = str(exc).lower()
@@ -132,8 +141,9 @@ class _Connection(asyncio.Protocol):
 
     HIGH_WATER = 1 << 20  # buffered body bytes before reading pauses
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, tls: bool = False) -> None:
         self._loop = loop
+        self._tls = tls
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -303,8 +313,15 @@ class _Connection(asyncio.Protocol):
         self.in_use = False
 
     def close(self) -> None:
+        """Close now.  TLS's graceful close would wait for the peer's ``close_notify``
+        (up to asyncio's 30 s ``ssl_shutdown_timeout``), a wait that can outlive the
+        run's loop and leak the socket; a connection closed here has nothing left to
+        say, so a TLS one is aborted: the socket closes on the loop's next turn."""
         if self._transport is not None:
-            self._transport.close()
+            if self._tls:
+                self._transport.abort()
+            else:
+                self._transport.close()
 
 
 class _Body(httpx.AsyncByteStream):
@@ -358,12 +375,14 @@ class ConcurTransport(httpx.AsyncBaseTransport):
     one is O(1), a connection belongs to one request until its body is closed, and at
     most ``max_idle`` idle connections are kept.  Timeouts are the caller's
     (``asyncio.timeout`` around the whole request); cancellation closes the connection.
+    ``config`` says where connections go and what they trust (``resolve``, ``ca_file``).
     """
 
-    def __init__(self, max_idle: int = 100) -> None:
+    def __init__(self, max_idle: int = 100, *, config: CrawlConfig | None = None) -> None:
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._n_idle = 0
         self._max_idle = max_idle
+        self._config = config if config is not None else CrawlConfig()
         self._ssl: ssl.SSLContext | None = None  # made on the first https URL, not before
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -417,18 +436,19 @@ class ConcurTransport(httpx.AsyncBaseTransport):
             conn.close()
 
     async def _connect(self, key: tuple[str, str, int], request: httpx.Request) -> _Connection:
+        """A new connection to the origin ``key`` names: to its ``--resolve`` address if it
+        has one, while TLS's server name and the certificate check keep the host."""
         scheme, host, port = key
         loop = asyncio.get_running_loop()
         tls: ssl.SSLContext | None = None
         if scheme == "https":
             if self._ssl is None:
-                self._ssl = httpx.create_ssl_context()
-                self._ssl.set_alpn_protocols(["http/1.1"])
+                self._ssl = ssl_context(self._config)  # offers HTTP/1.1 by ALPN
             tls = self._ssl
         try:
             _, conn = await loop.create_connection(
-                lambda: _Connection(loop),
-                host,
+                lambda: _Connection(loop, tls is not None),
+                resolved(self._config, host, port),  # the host itself without --resolve
                 port,
                 ssl=tls,
                 server_hostname=host if tls else None,
@@ -444,6 +464,61 @@ class ConcurTransport(httpx.AsyncBaseTransport):
         self._idle.clear()
         self._n_idle = 0
         await asyncio.sleep(0)  # let the loop run connection_lost: the sockets close now
+
+
+# --- httpx's stock transports: --resolve in httpcore's network backend -------------------
+
+
+class _Resolving(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend with curl's ``--resolve``: a TCP connection to a listed
+    host and port goes to its address.  httpcore keys its pool by the URL's origin and
+    passes the URL's host to TLS, so the name is kept everywhere else."""
+
+    def __init__(self, config: CrawlConfig, backend: httpcore.AsyncNetworkBackend) -> None:
+        self._config = config
+        self._backend = backend
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        address = resolved(self._config, host, port)
+        return await self._backend.connect_tcp(
+            address, port, timeout, local_address, socket_options
+        )
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._backend.connect_unix_socket(path, timeout, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+def _stock(config: CrawlConfig, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's own transport, trusting concur's TLS context and honouring ``--resolve``.
+
+    httpx has no public way to reach httpcore's network backend: the pool is the
+    transport's ``_pool`` and its backend the pool's ``_network_backend`` (httpx 0.27-0.28
+    on httpcore 1.0).  Without them ``--resolve`` is refused rather than ignored: a
+    crawl that silently asked DNS instead would mislead.
+    """
+    stock = httpx.AsyncHTTPTransport(verify=ssl_context(config), limits=limits, trust_env=False)
+    if config.resolve:
+        pool = getattr(stock, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if not isinstance(backend, httpcore.AsyncNetworkBackend):
+            raise ValueError(
+                "--resolve with httpx's stock transport needs httpx <= 0.28 and httpcore 1.0;"
+                " use the default transport (concur)"
+            )
+        pool._network_backend = _Resolving(config, backend)  # type: ignore[union-attr]
+    return stock
 
 
 # --- the engine: a fetcher on httpx's client ----------------------------------------------
@@ -462,7 +537,7 @@ def _clients(config: CrawlConfig, transport: str) -> list[httpx.AsyncClient]:
         )
 
     if transport == "concur":
-        shared = client(transport=ConcurTransport(max_idle=config.concurrency))
+        shared = client(transport=ConcurTransport(max_idle=config.concurrency, config=config))
         # No public way in: the client's cookie store is its ``_cookies`` attribute (httpx
         # 0.23-0.28).  Should that change, the stock store stays in place: slower, same result.
         if isinstance(getattr(shared, "_cookies", None), httpx.Cookies):
@@ -470,10 +545,11 @@ def _clients(config: CrawlConfig, transport: str) -> list[httpx.AsyncClient]:
         return [shared]
     n = config.concurrency
     if transport == "pool":
-        return [client(limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))]
-    tls = httpx.create_ssl_context()  # one for all: making a context costs ~17 ms
+        every = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+        return [client(transport=_stock(config, every))]
+    # per-worker: one TLS context for all (connect.ssl_context is shared: ~15 ms to make)
     one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    return [client(limits=one, verify=tls) for _ in range(n)]
+    return [client(transport=_stock(config, one)) for _ in range(n)]
 
 
 class Fetcher(AsyncFetcher):
