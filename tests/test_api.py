@@ -40,13 +40,14 @@ def test_follow_crawls_a_site_from_a_seed() -> None:
     assert truth["stats"]["fetched_twice_count"] == 0
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("engine", ["asyncio", "threads"])
-def test_the_api_works_inside_a_running_event_loop(engine: str, mockserver: RunningServer) -> None:
-    """As in a notebook: asyncio.run() would refuse here, the async engines run a loop aside."""
+async def test_the_api_works_inside_a_running_event_loop(
+    engine: str, mockserver: RunningServer
+) -> None:
+    """As in a notebook cell: a loop is running, where asyncio.run() would refuse; the
+    blocking call still works, the async engines running their loop aside."""
+    asyncio.get_running_loop()  # the premise: this test body runs in pytest-asyncio's loop
     urls = book_urls(mockserver.url, 5, f"loop-{engine}", delay_ms=1)
-
-    async def notebook_cell() -> concur.CrawlResult:
-        return concur.fetch(urls, engine=engine)
-
-    result = asyncio.run(notebook_cell())
+    result = concur.fetch(urls, engine=engine)
     assert result.ok == 5

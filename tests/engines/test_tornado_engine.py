@@ -57,7 +57,8 @@ def test_curl_without_pycurl_says_how_to_install(monkeypatch: pytest.MonkeyPatch
         get_engine("tornado", client="curl")
 
 
-def test_simple_client_lookups_are_shared_and_failures_not_kept() -> None:
+@pytest.mark.asyncio
+async def test_simple_client_lookups_are_shared_and_failures_not_kept() -> None:
     import asyncio
     import socket
 
@@ -76,18 +77,15 @@ def test_simple_client_lookups_are_shared_and_failures_not_kept() -> None:
         def close(self) -> None:
             pass
 
-    async def main() -> None:
-        resolver = _CachingResolver()
-        resolver._inner = Slow()  # type: ignore[assignment]
-        answers = await asyncio.gather(*(resolver.resolve("h", 80) for _ in range(50)))
-        assert all(a == [(socket.AF_INET, "h")] for a in answers) and calls == ["h"]
-        failed = await asyncio.gather(
-            *(resolver.resolve("nowhere", 80) for _ in range(3)), return_exceptions=True
-        )
-        assert all(isinstance(f, socket.gaierror) for f in failed)
-        with pytest.raises(socket.gaierror):
-            await resolver.resolve("nowhere", 80)
-        assert calls == ["h", "nowhere", "nowhere"]
-        resolver.close()
-
-    asyncio.run(main())
+    resolver = _CachingResolver()
+    resolver._inner = Slow()  # type: ignore[assignment]
+    answers = await asyncio.gather(*(resolver.resolve("h", 80) for _ in range(50)))
+    assert all(a == [(socket.AF_INET, "h")] for a in answers) and calls == ["h"]
+    failed = await asyncio.gather(
+        *(resolver.resolve("nowhere", 80) for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(f, socket.gaierror) for f in failed)
+    with pytest.raises(socket.gaierror):
+        await resolver.resolve("nowhere", 80)
+    assert calls == ["h", "nowhere", "nowhere"]
+    resolver.close()

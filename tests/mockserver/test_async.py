@@ -1,9 +1,9 @@
-"""Async test suites: ``async with serve_async(...)`` and the ``mockserver_async`` fixture.
+"""Async test suites: ``async with serve_async(...)``, ``mockserver_async``, ``mockserver_loop``.
 
-concur's own async tests run their coroutines with ``asyncio.run`` in a sync test (no
-async pytest plugin is a dependency); ``test_plugin.py`` runs the fixture under anyio's
-and pytest-asyncio's plugins when they are installed.  Real servers over loopback, a
-real client (aiohttp).
+Written as an async suite is: ``@pytest.mark.asyncio`` tests (pytest-asyncio, strict mode,
+a loop per test), each awaiting the helpers in the loop it runs in.  ``test_plugin.py``
+runs the fixtures in a user's suite: under pytest-asyncio, under anyio's plugin, and with
+``asyncio.run`` in a sync test.  Real servers over loopback, a real client (aiohttp).
 """
 
 from __future__ import annotations
@@ -59,66 +59,76 @@ async def exercise(server: AsyncRunningServer) -> None:
         await server.expect("/__reset")
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("mode", ["thread", "subprocess", "loop"])
-def test_serve_async(mode: str) -> None:
-    async def main() -> None:
-        async with serve_async(mode=mode, seed=3) as server:
-            assert server.config.seed == 3
-            await exercise(server)
-
-    asyncio.run(main())
+async def test_serve_async(mode: str) -> None:
+    async with serve_async(mode=mode, seed=3) as server:
+        assert server.config.seed == 3
+        await exercise(server)
 
 
-def test_a_server_in_the_tests_own_loop_starts_no_thread() -> None:
-    async def main() -> float:
-        before = threading.active_count()
-        async with serve_async(mode="loop", latency="100") as server:
-            assert threading.active_count() == before
-            async with aiohttp.ClientSession() as session:
-                started = time.perf_counter()
-                urls = [server.url_for(f"/add?i={i}") for i in range(20)]
-                results = await asyncio.gather(*(get(session, u) for u in urls))
-                elapsed = time.perf_counter() - started
-            assert results == [(200, b".")] * 20
-            assert (await server.timeline(""))["peak_in_flight"] == 20
-        return elapsed
-
-    assert 0.095 <= asyncio.run(main()) < 1.0  # twenty at once, all in one loop
-
-
-def test_starting_a_subprocess_server_does_not_block_the_loop() -> None:
-    async def main() -> int:
-        ticks = 0
-        stop = asyncio.Event()
-
-        async def tick() -> None:
-            nonlocal ticks
-            while not stop.is_set():
-                await asyncio.sleep(0.005)
-                ticks += 1
-
-        ticker = asyncio.create_task(tick())
-        async with serve_async(mode="subprocess") as server:
-            stop.set()
-            await ticker
-            assert (await server.get("/add")) == b"."
-        return ticks
-
-    assert asyncio.run(main()) >= 1  # the loop ran while the server started
-
-
-def test_the_async_fixture(mockserver_async: AsyncRunningServer) -> None:
-    asyncio.run(exercise(mockserver_async))
-
-
-@pytest.mark.mockserver(mode="thread", latency="60")
-def test_the_async_fixture_follows_the_marker(mockserver_async: AsyncRunningServer) -> None:
-    async def main() -> float:
-        await mockserver_async.expect("/r", body="x")
+@pytest.mark.asyncio
+async def test_a_server_in_the_tests_own_loop_starts_no_thread() -> None:
+    before = threading.active_count()
+    async with serve_async(mode="loop", latency="100") as server:
+        assert threading.active_count() == before
         async with aiohttp.ClientSession() as session:
             started = time.perf_counter()
-            assert await get(session, mockserver_async.url_for("/r")) == (200, b"x")
-            return time.perf_counter() - started
+            urls = [server.url_for(f"/add?i={i}") for i in range(20)]
+            results = await asyncio.gather(*(get(session, u) for u in urls))
+            elapsed = time.perf_counter() - started
+        assert results == [(200, b".")] * 20
+        assert (await server.timeline(""))["peak_in_flight"] == 20
+    assert 0.095 <= elapsed < 1.0  # twenty at once, all in one loop
 
+
+@pytest.mark.asyncio
+async def test_starting_a_subprocess_server_does_not_block_the_loop() -> None:
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def tick() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    async with serve_async(mode="subprocess") as server:
+        stop.set()
+        await ticker
+        assert (await server.get("/add")) == b"."
+    assert ticks >= 1  # the loop ran while the server started
+
+
+@pytest.mark.asyncio
+async def test_the_async_fixture(mockserver_async: AsyncRunningServer) -> None:
+    await exercise(mockserver_async)
+
+
+@pytest.mark.asyncio
+@pytest.mark.mockserver(mode="thread", latency="60")
+async def test_the_async_fixture_follows_the_marker(mockserver_async: AsyncRunningServer) -> None:
     assert mockserver_async.config.latency.a == 60
-    assert asyncio.run(main()) >= 0.055
+    await mockserver_async.expect("/r", body="x")
+    async with aiohttp.ClientSession() as session:
+        started = time.perf_counter()
+        assert await get(session, mockserver_async.url_for("/r")) == (200, b"x")
+        assert time.perf_counter() - started >= 0.055
+
+
+@pytest.mark.asyncio
+async def test_the_loop_fixture(mockserver_loop: AsyncRunningServer) -> None:
+    await exercise(mockserver_loop)
+
+
+@pytest.mark.asyncio
+@pytest.mark.mockserver(seed=3, latency="60", max_body_bytes=10)  # an in-process-only field
+async def test_the_loop_fixture_follows_the_marker(mockserver_loop: AsyncRunningServer) -> None:
+    assert (mockserver_loop.config.seed, mockserver_loop.config.max_body_bytes) == (3, 10)
+    async with aiohttp.ClientSession() as session:
+        started = time.perf_counter()
+        assert await get(session, mockserver_loop.url_for("/add")) == (200, b".")
+        assert time.perf_counter() - started >= 0.055
+        async with session.post(mockserver_loop.url_for("/add"), data=b"x" * 20) as resp:
+            assert resp.status == 413

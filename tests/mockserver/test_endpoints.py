@@ -120,55 +120,53 @@ def test_bodyless_status_keeps_the_connection_usable(server: RunningServer, code
     assert rest.startswith(b"HTTP/1.1 200 OK\r\n")
 
 
-def test_weighted_status_draws_by_weight(server: RunningServer) -> None:
-    async def main() -> list[int]:
-        async with aiohttp.ClientSession() as session:
+async def weighted_codes(url: str) -> list[int]:
+    """The status of 400 requests to one weighted ``/status``, each URL distinct."""
+    async with aiohttp.ClientSession() as session:
 
-            async def status(i: int) -> int:
-                async with session.get(f"{server.url}/status/200:3,500:1?id={i}") as resp:
-                    await resp.read()
-                    return resp.status
+        async def status(i: int) -> int:
+            async with session.get(f"{url}/status/200:3,500:1?id={i}") as resp:
+                await resp.read()
+                return resp.status
 
-            return list(await asyncio.gather(*(status(i) for i in range(400))))
+        return list(await asyncio.gather(*(status(i) for i in range(400))))
 
-    codes = asyncio.run(main())
+
+@pytest.mark.asyncio
+async def test_weighted_status_draws_by_weight(server: RunningServer) -> None:
+    codes = await weighted_codes(server.url)
     assert set(codes) == {200, 500}
     assert 0.15 < codes.count(500) / len(codes) < 0.35  # 1 in 4, give or take
     server.reset()  # forget repeat counts: the same URLs draw the same codes again
-    assert asyncio.run(main()) == codes
+    assert await weighted_codes(server.url) == codes
 
 
-def test_redirect_chain(server: RunningServer) -> None:
-    async def main() -> None:
-        async with aiohttp.ClientSession() as session:
-            async with session.get(server.url + "/redirect/3?x=1") as resp:
-                assert (resp.status, await resp.read()) == (200, b".")
-                assert [h.headers["Location"] for h in resp.history] == [
-                    "/redirect/2?x=1",
-                    "/redirect/1?x=1",
-                    "/redirect/0?x=1",
-                ]
-            async with session.get(server.url + "/redirect/1", allow_redirects=False) as resp:
-                assert resp.status == 302
-                assert resp.headers["Location"] == "/redirect/0"
-
-    asyncio.run(main())
+@pytest.mark.asyncio
+async def test_redirect_chain(server: RunningServer) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(server.url + "/redirect/3?x=1") as resp:
+            assert (resp.status, await resp.read()) == (200, b".")
+            assert [h.headers["Location"] for h in resp.history] == [
+                "/redirect/2?x=1",
+                "/redirect/1?x=1",
+                "/redirect/0?x=1",
+            ]
+        async with session.get(server.url + "/redirect/1", allow_redirects=False) as resp:
+            assert resp.status == 302
+            assert resp.headers["Location"] == "/redirect/0"
 
 
-def test_drip_is_streamed_over_time(server: RunningServer) -> None:
-    async def main() -> list[tuple[float, int]]:
-        arrivals = []
-        async with aiohttp.ClientSession() as session:
-            started = time.perf_counter()
-            url = server.url + "/drip?bytes=50&duration=600&chunks=5"
-            async with session.get(url) as resp:
-                assert resp.status == 200
-                assert resp.headers["Content-Length"] == "50"
-                async for piece in resp.content.iter_any():
-                    arrivals.append((time.perf_counter() - started, len(piece)))
-        return arrivals
-
-    arrivals = asyncio.run(main())
+@pytest.mark.asyncio
+async def test_drip_is_streamed_over_time(server: RunningServer) -> None:
+    arrivals = []
+    async with aiohttp.ClientSession() as session:
+        started = time.perf_counter()
+        url = server.url + "/drip?bytes=50&duration=600&chunks=5"
+        async with session.get(url) as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Length"] == "50"
+            async for piece in resp.content.iter_any():
+                arrivals.append((time.perf_counter() - started, len(piece)))
     assert sum(n for _, n in arrivals) == 50
     assert len(arrivals) >= 3  # pieces, not one block at the end
     assert arrivals[0][0] < 0.45  # the first piece long before the last

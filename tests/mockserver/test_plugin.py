@@ -20,21 +20,24 @@ import pytest
 from mockserver.testing import RunningServer
 
 HAS_PYTEST_ASYNCIO = importlib.util.find_spec("pytest_asyncio") is not None
-INI = """\
+PLAIN_INI = """\
 [pytest]
 addopts = --strict-markers -p no:cacheprovider
 filterwarnings = error
 """
+INI = PLAIN_INI
 if HAS_PYTEST_ASYNCIO:  # without a loop scope, pytest-asyncio warns, and warnings are errors
     INI += "asyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n"
 
 
-def run_suite(tmp_path: Path, source: str, must_pass: bool = True) -> str:
-    """Run ``source`` as a test module in a fresh pytest; its output."""
-    (tmp_path / "pytest.ini").write_text(INI)
+def run_suite(
+    tmp_path: Path, source: str, must_pass: bool = True, ini: str = INI, args: tuple[str, ...] = ()
+) -> str:
+    """Run ``source`` as a test module in a fresh pytest (``args`` added); its output."""
+    (tmp_path / "pytest.ini").write_text(ini)
     (tmp_path / "test_suite.py").write_text(textwrap.dedent(source))
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "test_suite.py"],
+        [sys.executable, "-m", "pytest", "-q", *args, "test_suite.py"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -128,7 +131,7 @@ def test_the_factory_servers_stopped():
     assert not any(alive(url) for url in seen["factory"])
 
 
-def test_the_async_fixture(mockserver_async):
+def test_the_async_fixture(mockserver_async):  # no async plugin needed: asyncio.run
     async def main():
         await mockserver_async.expect("/j", json={"a": 1})
         assert await mockserver_async.get("/j") == b'{"a": 1}'
@@ -196,6 +199,9 @@ def test_under_anyios_plugin(tmp_path: Path) -> None:
 @pytest.mark.skipif(not HAS_PYTEST_ASYNCIO, reason="pytest-asyncio is not installed")
 def test_under_pytest_asyncio(tmp_path: Path) -> None:
     source = """\
+    import threading
+
+    import aiohttp
     import pytest
     import pytest_asyncio
 
@@ -219,8 +225,54 @@ def test_under_pytest_asyncio(tmp_path: Path) -> None:
         await own_server.expect("/b", body="b")
         assert await own_server.get("/b") == b"b"
         assert [r.path for r in await own_server.requests()] == ["/b"]
+
+
+    @pytest.mark.asyncio
+    async def test_the_loop_fixture(mockserver_loop):
+        assert not any(t.name == "mockserver" for t in threading.enumerate())  # no thread
+        await mockserver_loop.expect("/c", responses=[{"status": 503}, {"body": "c"}])
+        async with aiohttp.ClientSession() as session:
+            for status in (503, 200):
+                async with session.get(mockserver_loop.url_for("/c")) as resp:
+                    assert resp.status == status
+        assert len(await mockserver_loop.requests(path="/c")) == 2
+
+
+    # max_body_bytes: a field only an in-process server takes; the mode is mockserver's
+    @pytest.mark.mockserver(mode="subprocess", seed=4, max_body_bytes=10)
+    @pytest.mark.asyncio
+    async def test_the_loop_fixture_follows_the_marker(mockserver_loop):
+        assert mockserver_loop.config.seed == 4
+        async with aiohttp.ClientSession() as session:
+            async with session.post(mockserver_loop.url_for("/add"), data=b"x" * 20) as resp:
+                assert resp.status == 413
+
+
+    def test_a_sync_test_is_refused(mockserver_loop):
+        pass
+
+
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_another_loop_is_refused(mockserver_loop):
+        pass
     """
-    assert "2 passed" in run_suite(tmp_path, source)
+    out = run_suite(tmp_path, source, must_pass=False)
+    assert "4 passed, 2 errors" in out, out
+    assert "the test must be an async test marked @pytest.mark.asyncio" in out
+    assert "this test runs in the module-scoped loop" in out
+
+
+def test_the_plugin_loads_without_pytest_asyncio(tmp_path: Path) -> None:
+    source = """\
+    def test_sync(mockserver):
+        assert mockserver.get("/add") == b"."
+
+    def test_no_loop_fixture(mockserver_loop):
+        pass
+    """
+    out = run_suite(tmp_path, source, must_pass=False, ini=PLAIN_INI, args=("-p", "no:asyncio"))
+    assert "1 passed, 1 error" in out, out
+    assert "fixture 'mockserver_loop' not found" in out
 
 
 def test_the_marker_is_registered(pytestconfig: pytest.Config) -> None:
