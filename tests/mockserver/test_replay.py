@@ -585,7 +585,7 @@ def page_facts(records: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
 # asyncio in every run; the other engines with -m slow (about 3 s each)
 ENGINES = ["asyncio"] + [
     pytest.param(e, marks=pytest.mark.slow)
-    for e in ("serial", "threads", "processes", "gevent", "tornado", "uvloop", "httpx")
+    for e in ("serial", "threads", "processes", "gevent", "tornado", "uvloop", "protocol", "httpx")
 ]
 
 

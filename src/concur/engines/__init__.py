@@ -12,6 +12,7 @@ gevent     green threads, monkey-patched blocking sockets      ``gevent_engine``
 tornado    Tornado coroutines on its IOLoop                    ``tornado_engine``
 asyncio    asyncio tasks with aiohttp                          ``asyncio_engine``
 uvloop     the asyncio engine on uvloop's loop (an option)     ``asyncio_engine``
+protocol   asyncio Protocols and httptools, no client library  ``protocol_engine``
 httpx      asyncio tasks with httpx.AsyncClient                ``httpx_engine``
 ========== =================================================== ========================
 
@@ -111,6 +112,11 @@ ENGINES: dict[str, EngineSpec] = {
         EngineSpec(
             "uvloop", "uvloop + aiohttp", "concur.engines.asyncio_engine", "async",
             ("aiohttp", "uvloop"), "", options={"loop": "uvloop"},
+        ),
+        EngineSpec(
+            "protocol", "asyncio Protocols + httptools", "concur.engines.protocol_engine",
+            "async", ("httptools",), "", options={"loop": "uvloop"}, choices={"loop": _LOOPS},
+            option_needs={("loop", "uvloop"): ("uvloop", "")},
         ),
         EngineSpec(
             "httpx", "asyncio + httpx", "concur.engines.httpx_engine", "async", ("httpx",),
