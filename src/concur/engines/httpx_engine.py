@@ -36,14 +36,12 @@ difference), ``uvloop`` (a faster loop under the same model) and ``threads``.
 from __future__ import annotations
 
 import asyncio
-import collections
 import socket
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpcore
-import httptools
 import httpx
 
 from concur.attempt import Attempt, failure, one_line, too_large
@@ -57,6 +55,15 @@ from concur.engines.fetcher import (
     broke_off,
     latin1,
     recorded,
+)
+from concur.engines.http1 import (
+    Connection,
+    HTTPFailure,
+    Key,
+    Malformed,
+    Pool,
+    Truncated,
+    Unanswered,
 )
 from concur.engines.oserrors import RESET_ERRNOS
 from concur.records import CrawlConfig, ErrorKind
@@ -128,200 +135,27 @@ def classify(exc: BaseException) -> Attempt:
     raise exc
 
 
-# --- the transport: HTTP/1.1 on asyncio protocols, parsed by httptools ------------------
+# --- the transport: httpx's interface on concur's HTTP/1.1 connections (engines/http1) ---
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection carrying one exchange at a time.
-
-    The event loop calls ``data_received``; httptools' parser calls back ``on_header``,
-    ``on_body`` ...; the task that sent the request waits on one future until there is
-    something for it.  No lock, no cancel scope, no task of its own.
-    """
-
-    HIGH_WATER = 1 << 20  # buffered body bytes before reading pauses
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, tls: bool = False) -> None:
-        self._loop = loop
-        self._tls = tls
-        self._parser = httptools.HttpResponseParser(self)
-        self._transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._paused = False
-        self.in_use = True  # by the request that opened it
-        self.closed = False
-        self._begin()
-
-    def _begin(self) -> None:
-        self.status: int | None = None
-        self.reason = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._buffered = 0  # body bytes received and not yet taken
-        self._received = 0  # body bytes received in all
-        self.complete = False
-        self.keep_alive = False
-        self.error: Exception | None = None
-
-    # asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        if not self.in_use:  # bytes nobody asked for (a 408 before an idle close, say)
-            self.error = httpx.RemoteProtocolError("data on an idle connection")
-            self.close()
-            return
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            error = httpx.RemoteProtocolError(f"malformed response: {one_line(exc)}")
-            error.__cause__ = exc
-            self._fail(error)
-            self.close()
-
-    def eof_received(self) -> bool:
-        return False  # close the transport; connection_lost tells the waiter
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._transport = None
-        if not self.in_use or self.complete or self.error is not None:
-            self._wake()
-            return
-        if self.status is not None and exc is None and self._until_close():
-            self.complete = True  # the close is the end of this body
-            self._wake()
-            return
-        if self.status is None:  # the request went unanswered
-            error: Exception = (
-                httpx.RemoteProtocolError(_NO_RESPONSE_TEXT)
-                if exc is None
-                else httpx.ReadError(one_line(exc))
-            )
-        else:  # the answer began and its body stopped short
-            error = httpx.RemoteProtocolError(f"{_TRUNCATED_TEXT} ({self._received_text()})")
-        error.__cause__ = exc
-        self._fail(error)
-
-    # httptools callbacks
-    def on_status(self, reason: bytes) -> None:
-        self.reason += reason
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        status = self._parser.get_status_code()
-        if 100 <= status < 200:  # an interim answer (100 Continue): wait for the real one
-            return
-        self.status = status
-        self._wake()
-
-    def on_body(self, body: bytes) -> None:
-        if not body:
-            return
-        self._chunks.append(body)
-        self._buffered += len(body)
-        self._received += len(body)
-        if self._buffered > self.HIGH_WATER and not self._paused and self._transport is not None:
-            self._paused = True  # until the reader catches up: memory stays bounded
-            self._transport.pause_reading()
-        self._wake()
-
-    def on_message_complete(self) -> None:
-        if self.status is None:  # the end of an interim answer
-            self.reason = b""
-            self.headers = []
-            return
-        self.complete = True
-        self.keep_alive = self._parser.should_keep_alive()
-        self._wake()
-
-    # the requesting task's side
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _fail(self, error: Exception) -> None:
-        if self.error is None:
-            self.error = error
-        self._wake()
-
-    async def _wait(self) -> None:
-        self._waiter = self._loop.create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
-
-    def _until_close(self) -> bool:
-        """Whether this answer's body is delimited by the end of the connection."""
-        return self.status not in (204, 304) and not any(
-            (name.lower() == b"content-length")
-            or (name.lower() == b"transfer-encoding" and value.lower().endswith(b"chunked"))
-            for name, value in self.headers
+def _httpx_error(exc: BaseException, request: httpx.Request) -> BaseException:
+    """:mod:`.http1`'s errors as httpx's, with httpcore's messages (``classify`` reads them)."""
+    error: httpx.HTTPError
+    if isinstance(exc, Unanswered):
+        cause = exc.__cause__
+        error = (
+            httpx.ReadError(one_line(cause), request=request)
+            if isinstance(cause, OSError)
+            else httpx.RemoteProtocolError(_NO_RESPONSE_TEXT, request=request)
         )
-
-    def _received_text(self) -> str:
-        for name, value in self.headers:
-            if name.lower() == b"content-length":
-                return f"received {self._received} of {value.decode('latin-1')} bytes"
-        return f"received {self._received} bytes of an unfinished body"
-
-    async def exchange(self, head: bytes, body: bytes) -> None:
-        """Send one request and wait for the status line and headers of its answer."""
-        self._begin()
-        self.in_use = True
-        assert self._transport is not None
-        self._transport.write(head + body if body else head)
-        while self.status is None:
-            if self.error is not None:
-                raise self.error
-            await self._wait()
-
-    async def next_chunk(self) -> bytes:
-        """The next piece of the body, ``b""`` at its end."""
-        while True:
-            if self._chunks:
-                chunk = self._chunks.popleft()
-                self._buffered -= len(chunk)
-                if self._paused and self._buffered <= self.HIGH_WATER // 4:
-                    self._paused = False
-                    if self._transport is not None:
-                        self._transport.resume_reading()
-                return chunk
-            if self.complete:
-                return b""
-            if self.error is not None:
-                raise self.error
-            await self._wait()
-
-    @property
-    def reusable(self) -> bool:
-        """Whether the exchange ended cleanly and the connection may carry another."""
-        return self.complete and self.keep_alive and self.error is None and self.open
-
-    @property
-    def open(self) -> bool:
-        transport = self._transport
-        return not self.closed and transport is not None and not transport.is_closing()
-
-    def idle(self) -> None:
-        self.in_use = False
-
-    def close(self) -> None:
-        """Close now.  TLS's graceful close would wait for the peer's ``close_notify``
-        (up to asyncio's 30 s ``ssl_shutdown_timeout``), a wait that can outlive the
-        run's loop and leak the socket; a connection closed here has nothing left to
-        say, so a TLS one is aborted: the socket closes on the loop's next turn."""
-        if self._transport is not None:
-            if self._tls:
-                self._transport.abort()
-            else:
-                self._transport.close()
+    elif isinstance(exc, Truncated):
+        error = httpx.RemoteProtocolError(f"{_TRUNCATED_TEXT} ({exc})", request=request)
+    elif isinstance(exc, Malformed):
+        error = httpx.RemoteProtocolError(str(exc), request=request)
+    else:
+        return exc
+    error.__cause__ = exc.__cause__ or exc
+    return error
 
 
 class _Body(httpx.AsyncByteStream):
@@ -332,11 +166,12 @@ class _Body(httpx.AsyncByteStream):
     """
 
     def __init__(
-        self, transport: ConcurTransport, key: tuple[str, str, int], conn: _Connection
+        self, transport: ConcurTransport, key: Key, conn: Connection, request: httpx.Request
     ) -> None:
         self._transport = transport
         self._key = key
-        self._conn: _Connection | None = conn
+        self._conn: Connection | None = conn
+        self._request = request
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self
@@ -344,7 +179,10 @@ class _Body(httpx.AsyncByteStream):
     async def __anext__(self) -> bytes:
         if self._conn is None:
             raise httpx.StreamClosed()
-        chunk = await self._conn.next_chunk()
+        try:
+            chunk = await self._conn.next_chunk()
+        except HTTPFailure as exc:
+            raise _httpx_error(exc, self._request) from exc.__cause__
         if not chunk:
             raise StopAsyncIteration
         return chunk
@@ -371,19 +209,17 @@ class _Cookies(httpx.Cookies):
 class ConcurTransport(httpx.AsyncBaseTransport):
     """A lean HTTP/1.1 transport for ``httpx.AsyncClient``: GET and small bodies, no proxies.
 
-    The pool is a dict from origin to a stack of idle connections: taking and returning
-    one is O(1), a connection belongs to one request until its body is closed, and at
-    most ``max_idle`` idle connections are kept.  Timeouts are the caller's
-    (``asyncio.timeout`` around the whole request); cancellation closes the connection.
-    ``config`` says where connections go and what they trust (``resolve``, ``ca_file``).
+    The connections and their pool are :mod:`concur.engines.http1`'s, the protocol
+    engine's own: one ``asyncio.Protocol`` per connection, httptools' parser, an O(1)
+    keep-alive pool (a dict from origin to a stack of idle connections), at most
+    ``max_idle`` idle connections.  A connection belongs to one request until its body
+    is closed.  Timeouts are the caller's (``asyncio.timeout`` around the whole
+    request); cancellation closes the connection.  ``config`` says where connections go
+    and what they trust (``resolve``, ``ca_file``).
     """
 
     def __init__(self, max_idle: int = 100, *, config: CrawlConfig | None = None) -> None:
-        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
-        self._n_idle = 0
-        self._max_idle = max_idle
-        self._config = config if config is not None else CrawlConfig()
-        self._ssl: ssl.SSLContext | None = None  # made on the first https URL, not before
+        self._pool = Pool(config if config is not None else CrawlConfig(), max_idle)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -395,18 +231,26 @@ class ConcurTransport(httpx.AsyncBaseTransport):
         key = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
         body = await request.aread()
         head = self._head(request)
-        conn = self._take(key)
+        pool = self._pool
+        conn = pool.take(key)
         if conn is None:
-            conn = await self._connect(key, request)
+            try:
+                conn = await pool.connect(key, Connection)
+            except (OSError, ssl.SSLError) as exc:  # refused, unreachable, DNS, TLS handshake
+                raise httpx.ConnectError(one_line(exc), request=request) from exc
         try:
-            await conn.exchange(head, body)
+            conn.start(head + body if body else head, stream=True)
+            await conn.answer_head()
+        except HTTPFailure as exc:
+            conn.close()
+            raise _httpx_error(exc, request) from exc.__cause__
         except BaseException:
             conn.close()
             raise
         return httpx.Response(
             conn.status or 0,
             headers=conn.headers,
-            stream=_Body(self, key, conn),
+            stream=_Body(self, key, conn, request),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": conn.reason},
         )
 
@@ -417,52 +261,12 @@ class ConcurTransport(httpx.AsyncBaseTransport):
         lines.append(b"\r\n")
         return b"\r\n".join(lines)
 
-    def _take(self, key: tuple[str, str, int]) -> _Connection | None:
-        stack = self._idle.get(key)
-        while stack:
-            conn = stack.pop()
-            self._n_idle -= 1
-            if conn.open and conn.error is None:
-                return conn
-        return None
-
-    def release(self, key: tuple[str, str, int], conn: _Connection) -> None:
+    def release(self, key: Key, conn: Connection) -> None:
         """Keep ``conn`` for the next request to its origin, or close it if it cannot serve one."""
-        if conn.reusable and self._n_idle < self._max_idle:
-            conn.idle()
-            self._idle.setdefault(key, []).append(conn)
-            self._n_idle += 1
-        else:
-            conn.close()
-
-    async def _connect(self, key: tuple[str, str, int], request: httpx.Request) -> _Connection:
-        """A new connection to the origin ``key`` names: to its ``--resolve`` address if it
-        has one, while TLS's server name and the certificate check keep the host."""
-        scheme, host, port = key
-        loop = asyncio.get_running_loop()
-        tls: ssl.SSLContext | None = None
-        if scheme == "https":
-            if self._ssl is None:
-                self._ssl = ssl_context(self._config)  # offers HTTP/1.1 by ALPN
-            tls = self._ssl
-        try:
-            _, conn = await loop.create_connection(
-                lambda: _Connection(loop, tls is not None),
-                resolved(self._config, host, port),  # the host itself without --resolve
-                port,
-                ssl=tls,
-                server_hostname=host if tls else None,
-            )
-        except (OSError, ssl.SSLError) as exc:  # refused, unreachable, DNS, TLS handshake
-            raise httpx.ConnectError(one_line(exc), request=request) from exc
-        return conn
+        self._pool.release(key, conn)
 
     async def aclose(self) -> None:
-        for stack in self._idle.values():
-            for conn in stack:
-                conn.close()
-        self._idle.clear()
-        self._n_idle = 0
+        self._pool.close()
         await asyncio.sleep(0)  # let the loop run connection_lost: the sockets close now
 
 
