@@ -123,3 +123,10 @@ def test_usage_errors_are_one_line_and_exit_2(args: list[str]) -> None:
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert done.stderr.startswith("concur crawl: error: ")
     assert done.stdout == ""
+
+
+def test_the_experiment_at_zero_delay_has_no_efficiency_to_show() -> None:
+    """No delay, no ideal to reach: the summary says so instead of failing to print."""
+    run = concur("--impl", "protocol", "-n", "50", "--delay", "0", "--no-progress")
+    assert run.returncode == 0, run.stderr
+    assert "no waiting: wall time is CPU" in run.stdout

@@ -116,8 +116,10 @@ def render(summary: dict[str, Any]) -> str:
         f"requests    {s['requests']}: {_outcomes(s)}",
         f"wall        {s['wall_s']:.3f} s   {s['req_per_s']:,.0f} requests/s",
     ]
-    if s["ideal_s"] is not None:
+    if s["ideal_s"] is not None and s["efficiency"] is not None:
         lines.append(f"ideal       {s['ideal_s']:.3f} s   efficiency {s['efficiency']:.1%}")
+    elif s["ideal_s"] is not None:  # no delay: nothing to wait for, so no ideal to reach
+        lines.append(f"ideal       {s['ideal_s']:.3f} s   (no waiting: wall time is CPU)")
     if s.get("budget_ms"):
         from concur.budget import describe
 
