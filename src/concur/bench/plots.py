@@ -18,6 +18,7 @@ COLORS = {
     "tornado": "#9467bd",
     "asyncio": "#ff7f0e",
     "uvloop": "#d62728",
+    "protocol": "#bcbd22",
     "httpx": "#8c564b",
     "scrapy": "#e377c2",
     "wrk": "#000000",

@@ -11,7 +11,8 @@ from typing import Any
 
 READINGS = {
     "cpu": "Client CPU per request at zero delay: the cost of the library and the concurrency "
-    "model, once waiting is taken away. This is where asyncio, uvloop and httpx really differ.",
+    "model, once waiting is taken away. This is where the client libraries differ: the "
+    "protocol engine, with none, shows what the loop, protocol and parser cost alone.",
     "cdf": "The fraction of requests finished within a latency. A lognormal server tail is the "
     "same for every engine; an engine whose curve bends right of the others adds its own wait.",
     "sweep": "Throughput against requests in flight. The ideal is concurrency / delay; every "
