@@ -254,7 +254,7 @@ class Connection(asyncio.Protocol):
                 return f"received {self.received} of {value.decode('latin-1')} bytes"
         return f"received {self.received} bytes of an unfinished body"
 
-    def start(self, head: bytes, *, stream: bool = False, limit: int = 0) -> None:
+    def start(self, head: bytes, limit: int = 0, *, stream: bool = False) -> None:
         """Send one request (its head, and body if any, as bytes).
 
         ``stream``: the reader takes the body with :meth:`next_chunk`; otherwise it is
@@ -332,6 +332,17 @@ class Connection(asyncio.Protocol):
                 transport.abort()
             else:
                 transport.close()
+
+
+class LeanConnection(Connection):
+    """A :class:`Connection` that does not keep the reason phrase (``OK`` ...).
+
+    httptools calls only the callbacks a protocol has, and each call into Python costs;
+    nothing but a WARC record needs the reason, so the others go without.
+    """
+
+    __slots__ = ()
+    on_status = None  # type: ignore[assignment]
 
 
 Key = tuple[str, str, int]  # (scheme, host, port)
