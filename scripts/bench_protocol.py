@@ -126,13 +126,13 @@ async def _aiohttp(urls: list[str], concurrency: int) -> None:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-def trial(client: str, base: str, n: int, concurrency: int) -> dict[str, float]:
+def trial(client: str, base: str, n: int, concurrency: int, delay_ms: float) -> dict[str, float]:
     """One client's run, in this (fresh) process: CPU µs per request and wall seconds."""
     import uvloop
 
     from concur.experiment import book_urls
 
-    urls = book_urls(base, n, f"layers-{client}", delay_ms=0)
+    urls = book_urls(base, n, f"layers-{client}", delay_ms=delay_ms)
     host, port = base.split("//")[1].split(":")
     targets = ["/" + url.split("/", 3)[3] for url in urls]
     if client in ("engine", "uvloop"):
@@ -172,12 +172,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="the server's delay")
     parser.add_argument("--json", metavar="FILE", help="also write the trials here")
     parser.add_argument("--trial", nargs=2, metavar=("CLIENT", "BASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.trial:
         client, base = args.trial
-        print(json.dumps(trial(client, base, args.n, args.concurrency)))
+        print(json.dumps(trial(client, base, args.n, args.concurrency, args.delay_ms)))
         return
 
     from mockserver.testing import serve
@@ -189,13 +190,13 @@ def main() -> None:
             for client in order:
                 out = subprocess.run(
                     [sys.executable, __file__, "--trial", client, server.url, "--n", str(args.n),
-                     "--concurrency", str(args.concurrency)],
+                     "--concurrency", str(args.concurrency), "--delay-ms", str(args.delay_ms)],
                     capture_output=True, text=True, check=True, timeout=600,
                 )  # fmt: skip
                 runs[client].append(json.loads(out.stdout.strip().splitlines()[-1]))
                 print(f"round {r + 1} {client:<9} {runs[client][-1]}", file=sys.stderr)
     floor = statistics.median(t["cpu_us"] for t in runs["parser"])
-    print(f"\n{args.n:,} requests at zero delay, {args.concurrency} in flight, "
+    print(f"\n{args.n:,} requests at {args.delay_ms:g} ms, {args.concurrency} in flight, "
           f"medians of {args.rounds} interleaved rounds\n")  # fmt: skip
     print("| layer | CPU µs/request | × floor | wall s |\n|---|---:|---:|---:|")
     for client in CLIENTS:
