@@ -114,7 +114,7 @@ ENGINES: dict[str, EngineSpec] = {
             ("aiohttp", "uvloop"), "", options={"loop": "uvloop"},
         ),
         EngineSpec(
-            "protocol", "asyncio Protocols + httptools", "concur.engines.protocol_engine",
+            "protocol", "Protocols + httptools", "concur.engines.protocol_engine",
             "async", ("httptools",), "", options={"loop": "uvloop"}, choices={"loop": _LOOPS},
             option_needs={("loop", "uvloop"): ("uvloop", "")},
         ),
