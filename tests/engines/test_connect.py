@@ -163,3 +163,35 @@ def test_parse_resolve() -> None:
     config = CrawlConfig(resolve=(("example.com", 443, "10.0.0.1"),))
     assert resolved(config, "EXAMPLE.com", 443) == "10.0.0.1"
     assert resolved(config, "example.com", 80) == "example.com"
+
+
+def _ipv6() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6(), reason="no IPv6 loopback here")
+@pytest.mark.parametrize("impl", ALL)
+def test_an_ipv6_literal(impl: str) -> None:
+    with serve(host="::1") as server:
+        url = f"{server.url}/add?name=v6-{impl}"
+        assert url.startswith("http://[::1]:")
+        result = _engine(impl)([url], CrawlConfig(timeout=10))
+    record = result.records[0]
+    assert (record.status, record.error) == (200, None), record.detail
+
+
+@pytest.mark.parametrize("impl", ALL)
+def test_a_name_is_looked_up(impl: str, mockserver: RunningServer) -> None:
+    """``localhost``: through each library's resolver (the protocol engine's cache too),
+    twice, on a server listening on 127.0.0.1."""
+    port = int(mockserver.url.rsplit(":", 1)[1])
+    urls = [f"http://localhost:{port}/bytes/7?i={i}" for i in range(2)]
+    result = _engine(impl)(urls, CrawlConfig(timeout=10))
+    assert [(r.status, r.nbytes) for r in result.records] == [(200, 7)] * 2
