@@ -114,13 +114,16 @@ class Connection(asyncio.Protocol):
         self._limit = 0
         self.in_use = True  # by the request that opened it
         self.closed = False
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.chunks: collections.deque[bytes] = collections.deque()
         self._clear()
 
     def _clear(self) -> None:
+        """Ready for the next exchange (the containers are emptied, not made anew)."""
         self.status: int | None = None
         self.reason = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.chunks: collections.deque[bytes] = collections.deque()
+        self.headers.clear()
+        self.chunks.clear()
         self._buffered = 0  # body bytes received and not yet taken (streaming)
         self.received = 0  # body bytes received in all
         self.complete = False
@@ -215,7 +218,7 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.status is None:  # the end of an interim answer
             self.reason = b""
-            self.headers = []
+            self.headers.clear()
             return
         self.complete = True
         self.keep_alive = self._parser.should_keep_alive()
