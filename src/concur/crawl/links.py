@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from typing import NamedTuple, cast
 from xml.etree.ElementTree import Element, ParseError, XMLPullParser
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from concur.crawl.urls import Joiner, join, normalize
+from concur.crawl.urls import Joiner, join, normalize, page_ref
 
 __all__ = [
     "PageFacts",
@@ -130,32 +130,36 @@ def read_page(
     hrefs: list[str] = []
     title = ""
     head = tree.head
-    if head is not None:
-        node = head.css_first("title")
-        if node is not None:
-            title = " ".join(node.text().split())[:TITLE_CHARS]
-        node = head.css_first("base[href]")
-        if node is not None:
-            resolved = join(base_url, node.attributes.get("href"), sort_query=sort_query)
-            if resolved is not None:
-                base = resolved
-        if respect_nofollow:
-            for meta in head.css("meta[name]"):
-                attrs = meta.attributes
+    if head is not None:  # one walk over <head> (a handful of nodes), not a selector each
+        base_node = None
+        for node in head.traverse():
+            tag = node.tag
+            if tag == "title":
+                if not title:
+                    title = " ".join(node.text().split())[:TITLE_CHARS]
+            elif tag == "base":
+                if base_node is None and "href" in node.attrs:
+                    base_node = node
+            elif tag == "link":
+                attrs = node.attrs
+                rels = (attrs.get("rel") or "").lower().split()
+                if "next" in rels or "prev" in rels:
+                    href = attrs.get("href")
+                    if href:
+                        hrefs.append(href)
+            elif tag == "meta" and respect_nofollow:
+                attrs = node.attrs
                 if (attrs.get("name") or "").lower() in ("robots", "concur"):
                     if "nofollow" in (attrs.get("content") or "").lower():
-                        return PageFacts([], title)
-        for link in head.css("link[rel][href]"):
-            attrs = link.attributes
-            rels = (attrs.get("rel") or "").lower().split()
-            if "next" in rels or "prev" in rels:
-                href = attrs.get("href")
-                if href:
-                    hrefs.append(href)
+                        return PageFacts([], title or _title(head))
+        if base_node is not None:
+            resolved = join(base_url, base_node.attrs.get("href"), sort_query=sort_query)
+            if resolved is not None:
+                base = resolved
 
     for tag in ("a", "area"):
         for node in tree.tags(tag):
-            attrs = node.attributes
+            attrs = node.attrs
             href = attrs.get("href")
             if not href:
                 continue
@@ -165,13 +169,20 @@ def read_page(
                     continue
             hrefs.append(href)
 
+    # Per distinct reference, not per href: nav bars and tables of contents repeat hrefs,
+    # and "a.html#intro", "a.html#usage" are one page.  Each is joined once, in C.
     joiner = Joiner(base, sort_query=sort_query)
     out: dict[str, None] = {}
-    for href in dict.fromkeys(hrefs):  # nav bars repeat hrefs: join each spelling once
-        url = joiner(href)
+    for ref in dict.fromkeys(map(page_ref, dict.fromkeys(hrefs))):
+        url = joiner.ref(ref)
         if url is not None:
             out[url] = None
     return PageFacts(list(out), title)
+
+
+def _title(head: LexborNode) -> str:
+    node = head.css_first("title")
+    return " ".join(node.text().split())[:TITLE_CHARS] if node is not None else ""
 
 
 @dataclass(frozen=True, slots=True)
