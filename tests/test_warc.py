@@ -1,22 +1,33 @@
 """WARC output on every engine: files warcio itself accepts, holding what was exchanged.
 
 ``warcio check`` verifies every record's block and payload digests, ``warcio index``
-lists them; both run as a user would run them, on the files concur wrote.
+lists them; both run as a user would run them, on the files concur wrote.  concur writes
+the records itself (``concur.warc``), so the writer is also tested alone, with each gzip
+library it can use: the awkward URLs, the headers a library leaves out, the dates, the
+record IDs and how a request names its response, the batches.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
+import importlib.util
 import json
+import os
 import subprocess
 import sys
+import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from concur import warc
+from concur.attempt import Attempt, answer, failure
 from concur.engines import available_engines
-from concur.records import FetchRecord
+from concur.records import CrawlConfig, ErrorKind, FetchRecord
 from mockserver.testing import RunningServer
 
 warcio = pytest.importorskip("warcio", reason="--warc needs concur[warc]")
@@ -126,3 +137,122 @@ def test_bad_warc_flags_are_one_line_errors(tmp_path: Path) -> None:
     assert run.returncode == 2 and "--warc PATH" in run.stderr
     run = concur("crawl", "-n", "5", "--warc", str(tmp_path / "no" / "such" / "x.warc.gz"))
     assert run.returncode == 2 and "no folder" in run.stderr
+
+
+# -- the writer alone ----------------------------------------------------------------------
+
+LIBRARIES = ["zlib"] + (["isal"] if importlib.util.find_spec("isal") else [])
+WHEN = datetime(2026, 12, 2, 1, 2, 3, 456789, tzinfo=UTC)
+
+
+def exchange(
+    payload: bytes = b"<p>hi</p>",
+    status: int = 200,
+    reason: str = "OK",
+    sent: tuple[tuple[str, str], ...] = (("User-Agent", "t/1"), ("Accept", "*/*")),
+    coding: str = "",
+) -> Attempt:
+    headers = (("Content-Type", "text/html"), ("Content-Length", str(len(payload))))
+    if coding:
+        headers += (("Content-Encoding", coding),)
+    return answer(status, len(payload), payload, "text/html", "", None, headers,
+                  raw=payload, sent=sent, reason=reason)  # fmt: skip
+
+
+def records(path: Path) -> list[tuple[dict[str, str], str, bytes]]:
+    """(WARC headers, the HTTP status or request line, raw payload) of every record."""
+    out = []
+    with open(path, "rb") as fh:
+        for rec in ArchiveIterator(fh):
+            line = ""
+            if rec.http_headers is not None:
+                line = rec.http_headers.statusline
+                if rec.rec_type == "request":
+                    line = f"{rec.http_headers.protocol} {line}"
+            out.append((dict(rec.rec_headers.headers), line, rec.raw_stream.read()))
+    return out
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_the_writer_alone(library: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(warc, "_gzip", warc._gzipper(library))
+    path = tmp_path / "alone.warc.gz"
+    writer = warc.WarcFile(str(path), CrawlConfig(warc=str(path)), engine="test")
+    zipped = gzip.compress(b"<p>" + b"zip " * 500 + b"</p>")
+    cases = [  # url, attempt, the request line and Host header kept
+        ("http://a.example/p?q=1#part", exchange(), "GET /p?q=1 HTTP/1.1", "a.example"),
+        ("http://me@a.example:8080", exchange(), "GET / HTTP/1.1", "a.example:8080"),
+        ("http://a.example/é x", exchange(), "GET /%C3%A9%20x HTTP/1.1", "a.example"),
+        ("http://a.example/gone", exchange(b"", 404, ""), "GET /gone HTTP/1.1", "a.example"),
+        ("http://a.example/z", exchange(zipped, coding="gzip"), "GET /z HTTP/1.1", "a.example"),
+        ("http://a.example/h", exchange(sent=(("Host", "b.example"), ("User-Agent", "t/1"))),
+         "GET /h HTTP/1.1", "b.example"),
+    ]  # fmt: skip
+    for url, attempt, _, _ in cases:
+        writer.write(url, attempt, WHEN)
+    writer.write("http://a.example/none", failure(ErrorKind.REFUSED, "refused"), WHEN)
+    writer.write("http://a.example/naive", exchange(), WHEN.replace(tzinfo=None))
+    writer.write("http://a.example/east", exchange(), WHEN.astimezone(timezone(timedelta(hours=2))))
+    writer.close()
+    check = warcio_cli("check", "-v", str(path))
+    assert check.returncode == 0 and check.stdout.count("digest pass") == 17, check.stdout
+
+    got = records(path)
+    info, *pairs = got
+    assert info[0]["WARC-Type"] == "warcinfo" and b"engine: test" in info[2]
+    assert len(pairs) == 2 * (len(cases) + 2) and writer.records == len(pairs)
+    ids = [h["WARC-Record-ID"] for h, _, _ in got]
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(i.removeprefix("<urn:uuid:").removesuffix(">")) for i in ids)
+    responses, requests = pairs[0::2], pairs[1::2]
+    for (answered, status, payload), (asked, line, _), (_, attempt, request_line, _) in zip(
+        responses, requests, cases, strict=False
+    ):
+        assert answered["WARC-Type"] == "response" and asked["WARC-Type"] == "request"
+        assert asked["WARC-Concurrent-To"] == answered["WARC-Record-ID"]
+        assert answered["WARC-Target-URI"] == asked["WARC-Target-URI"]
+        assert answered["WARC-Date"] == asked["WARC-Date"] == "2026-12-02T01:02:03.456789Z"
+        assert payload == attempt.raw  # as received, gzip intact
+        digest = base64.b32encode(hashlib.sha1(payload).digest()).decode()
+        assert answered["WARC-Payload-Digest"] == f"sha1:{digest}"
+        assert line == request_line
+        assert asked is not None and status.split()[0] == str(attempt.status)
+    assert responses[2][0]["WARC-Target-URI"] == "http://a.example/%C3%A9%20x"
+    assert responses[3][1] == "404 Not Found"  # the standard phrase, where none was kept
+    with open(path, "rb") as fh:  # Host: as sent, or where the library left it out
+        hosts = [r.http_headers.get_header("Host") for r in ArchiveIterator(fh)
+                 if r.rec_type == "request"]  # fmt: skip
+    assert hosts[: len(cases)] == [host for *_, host in cases]
+    assert [h["WARC-Date"] for h, _, _ in responses[-2:]] == ["2026-12-02T01:02:03.456789Z"] * 2
+
+
+def test_exchanges_are_written_in_batches_and_once_a_second(tmp_path: Path) -> None:
+    path = tmp_path / "batches.warc.gz"
+    writer = warc.WarcFile(str(path), CrawlConfig(warc=str(path)))
+    writer.write("http://a.example/1", exchange(), WHEN)
+    assert writer.records == 0  # noted, not written yet
+    writer.write("http://a.example/2", exchange(), WHEN + timedelta(seconds=1))
+    assert writer.records == 4  # a second after the first: both written
+    for i in range(warc._BATCH):
+        writer.write(f"http://a.example/b{i}", exchange(), WHEN + timedelta(seconds=2))
+    assert writer.records == 4 + 2 * warc._BATCH  # a full batch
+    writer.write("http://a.example/last", exchange(), WHEN + timedelta(seconds=2))
+    writer.close()  # writes what is left
+    assert writer.records == 6 + 2 * warc._BATCH
+    assert warcio_cli("check", str(path)).returncode == 0
+
+
+def test_rotation_inside_a_batch(tmp_path: Path) -> None:
+    path = tmp_path / "small.warc.gz"
+    writer = warc.WarcFile(str(path), CrawlConfig(warc=str(path)), max_size=2000)
+    for i in range(20):
+        writer.write(f"http://a.example/{i}", exchange(os.urandom(300)), WHEN)
+    writer.close()
+    assert len(writer.files) > 3 and not path.exists()
+    kept = []
+    for name in writer.files:
+        assert warcio_cli("check", name).returncode == 0
+        got = records(Path(name))
+        assert got[0][0]["WARC-Type"] == "warcinfo"
+        kept += [h["WARC-Target-URI"] for h, _, _ in got if h["WARC-Type"] == "response"]
+    assert kept == [f"http://a.example/{i}" for i in range(20)]

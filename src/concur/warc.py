@@ -11,17 +11,11 @@ format web archives use (ISO 28500, WARC 1.1), so wget, Heritrix, pywb, warcio a
   gzip answer is kept gzipped under its own ``Content-Encoding: gzip`` header, as
   ``wget --warc-file`` and Heritrix keep it (a decoded body under that header would be
   a record that lies);
-* the request record holds the request line and the headers the library sent;
+* the request record holds the request line and the headers the library sent, and names
+  its response (``WARC-Concurrent-To``);
 * a ``warcinfo`` record opens each file: concur's version, the engine, the config;
 * each record is gzipped on its own (a ``.warc.gz`` any reader can seek in), with
-  ``WARC-Block-Digest`` and ``WARC-Payload-Digest`` (sha1, base32).
-
-FastWARC (Resiliparse's WARC library, in compiled code) builds and digests the records;
-concur gzips each one with a small zlib state.  warcio, the reference library, reads and
-checks them in the tests (``warcio check``).  Measured on the synthetic site's 2 KiB
-pages, warcio's writer cost 212 µs of CPU a page (two records), FastWARC with per-record
-zlib 60-85 µs: the difference is Python code per header, and a fresh 256 KiB deflate
-state per record (a ``memLevel`` of 4 halves its cost; pages are small).
+  ``WARC-Block-Digest`` and ``WARC-Payload-Digest`` (sha1, base32);
 * ``--warc-max-size`` starts a new file when one passes that many bytes
   (``crawl-00000.warc.gz``, ``crawl-00001.warc.gz``, ...), and each worker of a shared crawl
   writes files of its own (its tag in the name): WARC files are never shared between
@@ -29,31 +23,84 @@ state per record (a ``memLevel`` of 4 halves its cost; pages are small).
 
 Robots.txt and sitemap fetches are exchanges too, and are kept; an attempt that got no
 answer (refused, reset before the status line, timed out) has nothing to keep.
+
+Who writes what
+---------------
+
+FastWARC (Resiliparse's WARC library, compiled) builds each record: its header lines,
+``Content-Length``, and the block and payload digests (sha1, base32).  warcio, the
+reference library, reads them back: ``concur serve --replay`` reads with it, and the
+tests run ``warcio check`` (every digest verified) and ``warcio index`` on every file
+written here.  concur only decides what goes in (the exchange as received) and how the
+records are grouped, gzipped and written.
+
+Where the CPU goes, and what that chose
+---------------------------------------
+
+``--warc`` should cost a crawl little CPU (issue 13 asks for under a tenth); the
+figures, measured inside crawls of the synthetic site, are in docs/benchmarks.md,
+"What ``--warc`` costs" (``scripts/bench_warc.py``).
+
+* **Records**: FastWARC takes ~20-25 µs a record of a few KiB, digests included;
+  warcio's writer, tried first, took ~100 (its header handling is Python).
+* **gzip** is the other large part.  A gzip member a record means a fresh deflate
+  stream a record, and on records of one or two KiB the fixed cost of a stream (Huffman
+  tables built for each) is most of it: zlib's level 1 takes 10-35 µs a member,
+  whatever its window or ``memLevel``.  ISA-L's deflate (the ``isal`` package, from
+  Intel's storage library; in the ``warc`` extra) at its level 0 takes 2-5: its tables
+  are precomputed.  On pages of 20-300 KiB its files are 4 % larger than zlib's level 1
+  (level 6: 15 % smaller, 2.5 times the time); with the synthetic site's small records,
+  28 %.  So ISA-L, level 0, when ``isal`` is installed, and zlib, level 1, when it is
+  not (:data:`GZIP_LIBRARY` says which).
+* **Batches.** :meth:`WarcFile.write` only notes the exchange and its time;
+  :meth:`WarcFile.flush` writes ``_BATCH`` of them at a time, or what a second brought.
+  One exchange written between two of the crawl's pages runs on cold caches and leaves
+  them cold for the crawl: one at a time cost the crawl 41 % more CPU than no ``--warc``,
+  eight at a time 21 %, 64 at a time 13 % (256: no better), in one paired run.  The
+  price: a process killed outright (not stopped: ``close`` flushes) loses the exchanges
+  of its last batch, where it lost an 8 KiB file buffer before.  A writer thread, tried
+  too, cost more CPU, not less: handing the GIL over is not free.
+* Smaller things: a record ID is a random prefix and a counter (:class:`_RecordIds`),
+  not a ``uuid4`` object; ``WARC-Date`` is formatted once a second (:class:`_Clock`); the
+  request's header lines are joined once for each set a library sends.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
+import itertools
 import json
-import uuid
+import os
+import re
+import time
 import zlib
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, BinaryIO
+from urllib.parse import quote
 
 from concur.errors import ConcurError, EngineUnavailable
 
 if TYPE_CHECKING:
+    from fastwarc.warc import WarcRecordType
+
     from concur.attempt import Attempt
     from concur.records import CrawlConfig
 
-__all__ = ["WarcFile", "open_warc", "require_warcio", "warc_name"]
+__all__ = ["GZIP_LIBRARY", "WarcFile", "open_warc", "require_warcio", "warc_name"]
 
 INSTALL = "pip install 'concur[warc]'"
+
+_BATCH = 64  # exchanges noted before they are written (see "Batches" above)
+_RESPONSE = "application/http; msgtype=response"
+_REQUEST = "application/http; msgtype=request"
+_EMPTY = hashlib.sha1(b"").digest()  # a GET's payload digest
+_URL_SAFE = "/?#[]@!$&'()*+,;=%:~"
+_AUTHORITY = re.compile(r"[^:/?#]*://([^/?#]*)")  # scheme://authority, the host in group 1
 
 
 def require_warcio() -> None:
@@ -113,7 +160,7 @@ class WarcFile:
         require_warcio()
         from fastwarc.warc import WarcRecord, WarcRecordType
 
-        self._record = WarcRecord
+        self._new = WarcRecord
         self._types = WarcRecordType
         self.path = path
         self.tag = tag
@@ -130,9 +177,93 @@ class WarcFile:
             "concur-config": json.dumps(config.to_dict(), sort_keys=True),
         }
         self._info = "".join(f"{k}: {v}\r\n" for k, v in info.items()).encode()
-        self._file: Any = None
+        self._clock = _Clock()
+        self._ids = _RecordIds()
+        self._pending: list[tuple[str, Attempt, int]] = []  # url, attempt, time (ns)
+        self._asked: dict[tuple[tuple[str, str], ...], tuple[str, bool]] = {}  # _blocks
+        self._file: BinaryIO | None = None
         self._size = 0
         self._open()
+
+    def write(self, url: str, attempt: Attempt, when: datetime | None = None) -> None:
+        """Keep one attempt: its response and its request (nothing if no answer came),
+        dated ``when`` (now by default; a naive time is taken as UTC).
+
+        The exchange is only noted here, and written with its batch (:meth:`flush`)."""
+        if attempt.status is None or not attempt.headers:
+            return
+        stamp = time.time_ns() if when is None else _ns(when)
+        pending = self._pending
+        pending.append((url, attempt, stamp))
+        if len(pending) >= _BATCH or stamp - pending[0][2] >= 1_000_000_000:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the exchanges noted so far, starting a new file where one passes
+        ``max_size``.
+
+        A batch at a time, on warm caches: each exchange's two records and their gzip
+        members, then one write (one a file, when the batch fills one).
+        """
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        sha1 = hashlib.sha1
+        ids = self._ids
+        clock = self._clock
+        types = self._types
+        chunk: list[bytes] = []
+        for url, attempt, stamp in pending:
+            uri, http, payload, request = _blocks(url, attempt, self._asked)
+            date = clock.date(stamp)
+            answer = ids.next()
+            response = self._record(
+                types.response, answer, date, _RESPONSE, http + payload, uri, sha1(payload).digest()
+            )
+            asking = self._record(
+                types.request, ids.next(), date, _REQUEST, request, uri, _EMPTY, answer
+            )
+            pair = _gzip(response) + _gzip(asking)
+            chunk.append(pair)
+            self._size += len(pair)
+            if self.max_size and self._size >= self.max_size:
+                self._write(chunk)
+                chunk = []
+                self._rotate()
+        self._write(chunk)
+        self.records += 2 * len(pending)
+
+    def _record(
+        self,
+        kind: WarcRecordType,
+        record_id: str,
+        date: str,
+        content_type: str,
+        block: bytes,
+        uri: str = "",
+        payload_digest: bytes | None = None,
+        concurrent: str = "",
+    ) -> bytes:
+        """One WARC record by FastWARC, not yet gzipped: its header (digests included)
+        and ``block``; ``concurrent`` names the record this one goes with."""
+        record = self._new()
+        record.init_headers(record_type=kind, record_urn=f"uuid:{record_id}".encode())
+        headers = record.headers
+        headers["WARC-Date"] = date
+        if uri:
+            headers["WARC-Target-URI"] = uri
+        if concurrent:
+            headers["WARC-Concurrent-To"] = f"<urn:uuid:{concurrent}>"
+        headers["Content-Type"] = content_type
+        record.set_bytes_content(block)
+        out = io.BytesIO()
+        record.write(out, checksum_data=True, payload_digest=payload_digest)
+        return out.getvalue()
+
+    def close(self) -> None:
+        if self._file is not None and not self._file.closed:
+            self.flush()
+            self._file.close()
 
     def _open(self) -> None:
         name = warc_name(self.path, self.tag, self._number)
@@ -141,95 +272,130 @@ class WarcFile:
         except OSError as exc:
             raise ConcurError(f"cannot write {name}: {exc.strerror or exc}") from exc
         self.files.append(name)
-        self._size = self._file.tell()
-        info = self._build(self._types.warcinfo, "", self._info, "application/warc-fields")
-        self._put(info)
+        record = self._record(self._types.warcinfo, self._ids.next(),
+                              self._clock.date(time.time_ns()), "application/warc-fields",
+                              self._info)  # fmt: skip
+        member = _gzip(record)
+        self._size = self._file.tell() + len(member)
+        self._write([member])
 
-    def _build(
-        self,
-        kind: Any,
-        uri: str,
-        block: bytes,
-        content_type: str,
-        payload: bytes | None = None,
-        date: str | None = None,
-    ) -> bytes:
-        record = self._record()
-        record.init_headers(record_type=kind, record_urn=uuid.uuid4().urn[4:].encode())
-        headers = record.headers
-        if date is not None:
-            headers["WARC-Date"] = date
-        if uri:
-            headers["WARC-Target-URI"] = uri
-        headers["Content-Type"] = content_type
-        record.set_bytes_content(block)
-        out = io.BytesIO()
-        if payload is None:
-            record.write(out, checksum_data=True)
-        else:
-            record.write(out, checksum_data=True, payload_digest=hashlib.sha1(payload).digest())
-        return out.getvalue()
-
-    def _put(self, data: bytes) -> None:
-        """One gzip member a record, so that a reader can seek to any of them."""
-        gz = zlib.compressobj(6, zlib.DEFLATED, 31, 4)
-        member = gz.compress(data) + gz.flush()
+    def _write(self, members: list[bytes]) -> None:
+        assert self._file is not None
         try:
-            self._file.write(member)
+            self._file.write(b"".join(members))
         except OSError as exc:
             raise ConcurError(f"cannot write {self.files[-1]}: {exc.strerror or exc}") from exc
-        self._size += len(member)
-
-    def write(self, url: str, attempt: Attempt, when: datetime | None = None) -> None:
-        """Keep one attempt: its response and its request (nothing if no answer came)."""
-        status = attempt.status
-        if status is None or not attempt.headers:
-            return
-        date = (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        payload = attempt.raw if attempt.raw is not None else (attempt.body or b"")
-        reason = attempt.reason or _phrase(status)
-        head = f"HTTP/1.1 {status} {reason}".rstrip() + "\r\n"
-        head += "".join(f"{k}: {v}\r\n" for k, v in attempt.headers) + "\r\n"
-        block = head.encode("latin-1", "replace") + payload
-        response = self._build(
-            self._types.response, url, block, "application/http; msgtype=response", payload, date
-        )
-        parts = urlsplit(url)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        asked = f"GET {target} HTTP/1.1\r\n"
-        asked += "".join(f"{k}: {v}\r\n" for k, v in _request_headers(url, attempt.sent))
-        request = self._build(
-            self._types.request,
-            url,
-            (asked + "\r\n").encode("latin-1", "replace"),
-            "application/http; msgtype=request",
-            b"",
-            date,
-        )
-        self._put(response)
-        self._put(request)
-        self.records += 2
-        if self.max_size and self._size >= self.max_size:
-            self._rotate()
 
     def _rotate(self) -> None:
+        assert self._file is not None and self._number is not None
         self._file.close()
-        assert self._number is not None
         self._number += 1
         self._open()
 
-    def close(self) -> None:
-        if self._file is not None and not self._file.closed:
-            self._file.close()
+
+def _blocks(
+    url: str, attempt: Attempt, asked: dict[tuple[tuple[str, str], ...], tuple[str, bool]]
+) -> tuple[str, bytes, bytes, bytes]:
+    """What the records of one exchange hold: the target URI (as a header can hold
+    it), the response's status line and headers, its payload, and the request.
+
+    ``asked`` keeps the request's header lines by what the library sent, which is much
+    the same for every request (and whether ``Host`` is among them).
+    """
+    status = attempt.status or 0
+    payload = attempt.raw if attempt.raw is not None else (attempt.body or b"")
+    head = f"HTTP/1.1 {status} {attempt.reason or _phrase(status)}".rstrip()
+    head += "\r\n" + "".join([f"{k}: {v}\r\n" for k, v in attempt.headers]) + "\r\n"
+    uri = _uri(url)
+    authority = _AUTHORITY.match(uri)
+    target = uri[authority.end() :].partition("#")[0] if authority else uri
+    if target[:1] != "/":
+        target = "/" + target
+    sent = attempt.sent
+    known = asked.get(sent)
+    if known is None:
+        if len(asked) >= 256:
+            asked.clear()
+        host = any(k.lower() == "host" for k, _ in sent)
+        known = asked[sent] = "".join([f"{k}: {v}\r\n" for k, v in sent]) + "\r\n", host
+    lines, host = known
+    if not host and authority:  # http.client adds it below what the library shows
+        lines = f"Host: {authority[1].rpartition('@')[2]}\r\n{lines}"
+    request = f"GET {target} HTTP/1.1\r\n{lines}"
+    return uri, head.encode("latin-1", "replace"), payload, request.encode("latin-1", "replace")
 
 
-def _request_headers(url: str, sent: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The request's headers as the library sent them; ``Host`` first if it left it to the
-    socket layer (http.client adds it there, after the headers we can see)."""
-    headers = list(sent)
-    if not any(k.lower() == "host" for k, _ in headers):
-        headers.insert(0, ("Host", urlsplit(url).netloc))
-    return headers
+def _gzipper(library: str) -> Callable[[bytes], bytes]:
+    """How a record becomes its gzip member (one a record, so that a reader can seek to
+    any of them) with ``library``, "isal" or "zlib": see "gzip" above for the levels."""
+    if library == "isal":
+        compress: Callable[..., bytes] = importlib.import_module("isal.isal_zlib").compress
+        return lambda record: compress(record, 0, wbits=31)
+    return lambda record: zlib.compress(record, 1, wbits=31)
+
+
+try:  # ISA-L's deflate, when it is installed: see "gzip" above
+    importlib.import_module("isal.isal_zlib")
+    GZIP_LIBRARY = "isal"
+except ImportError:
+    GZIP_LIBRARY = "zlib"
+_gzip = _gzipper(GZIP_LIBRARY)
+
+
+class _RecordIds:
+    """``WARC-Record-ID`` values: UUIDs of 74 random bits, drawn once for the process's
+    files, and a 48-bit counter — as unique as version 4's, for a counter's cost, and
+    marked version 8 (RFC 9562's own layout) because they are not all random."""
+
+    __slots__ = ("prefix", "count")
+
+    def __init__(self) -> None:
+        r = int.from_bytes(os.urandom(10), "big")  # 80 bits, 74 of them used
+        self.prefix = (
+            f"{r >> 48 & 0xFFFFFFFF:08x}-{r >> 32 & 0xFFFF:04x}-8{r >> 20 & 0xFFF:03x}-"
+            f"{8 | r >> 18 & 3:x}{r >> 6 & 0xFFF:03x}-"
+        )
+        self.count = itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.count):012x}"
+
+
+class _Clock:
+    """``WARC-Date`` values, in UTC to the microsecond, from ``time.time_ns()``; the date
+    and time of day are formatted once a second (``strftime`` costs more than the rest
+    of a record's header)."""
+
+    __slots__ = ("second", "text")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.text = ""
+
+    def date(self, ns: int) -> str:
+        second, rest = divmod(ns, 1_000_000_000)
+        if second != self.second:
+            self.second = second
+            self.text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self.text}.{rest // 1000:06d}Z"
+
+
+def _ns(when: datetime) -> int:
+    """A given time in ns since the epoch, exactly (a naive one is taken as UTC)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _uri(url: str) -> str:
+    """``url`` as a header line can hold it: printable ASCII without spaces (an IRI is
+    %-escaped as UTF-8, as clients send it; a line break could end the header)."""
+    if url.isascii() and url.isprintable() and " " not in url:
+        return url
+    return quote(url, safe=_URL_SAFE)
 
 
 def _phrase(status: int) -> str:
