@@ -39,6 +39,7 @@ from collections.abc import Callable
 
 import httptools
 
+from concur.attempt import one_line
 from concur.engines.connect import resolved, ssl_context
 from concur.records import CrawlConfig
 
@@ -170,7 +171,7 @@ class Connection(asyncio.Protocol):
             error = Unanswered(
                 "the server closed the connection without answering"
                 if exc is None
-                else f"the connection broke before an answer: {_text(exc)}"
+                else f"the connection broke before an answer: {one_line(exc)}"
             )
         else:  # the answer began and its body stopped short
             error = Truncated(f"the body ended early ({self._received_text()})")
@@ -476,8 +477,3 @@ def _literal(host: str) -> int | None:
             continue
         return family
     return None
-
-
-def _text(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

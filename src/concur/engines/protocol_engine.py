@@ -39,7 +39,7 @@ from urllib.parse import quote, unquote
 
 from concur.attempt import Attempt, answer, failure, one_line, too_large
 from concur.engines.connect import is_certificate_error
-from concur.engines.fetcher import AsyncFetcher, Payload, ascii_url, broke_off, recorded
+from concur.engines.fetcher import AsyncFetcher, Payload, ascii_url, broke_off
 from concur.engines.http1 import (
     Connection,
     Key,
@@ -299,16 +299,10 @@ class Fetcher(AsyncFetcher):
             elif n == 11 and name.lower() == b"retry-after":
                 retry_after = value
         keep = self.keep_body
-        if self.warc or coding is not None:
-            payload = Payload(self.limit, keep, coding.decode("latin-1") if coding else None)
+        if coding is not None:  # decoded here, within the limit (Payload: bombs stay bombs)
+            payload = Payload(self.limit, keep, coding.decode("latin-1"))
             if not payload.add(data):
                 return too_large(status, self.limit)
-            if self.warc:
-                lines = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in conn.headers]
-                found = {n.lower(): v for n, v in reversed(lines)}
-                return recorded(
-                    status, payload, found.get, lines, origin.sent, conn.reason.decode("latin-1")
-                )
             if payload.undecodable:
                 return failure(ErrorKind.PROTOCOL, payload.undecodable, status, payload.nbytes)
             nbytes = payload.nbytes
@@ -320,11 +314,26 @@ class Fetcher(AsyncFetcher):
             body = data if keep else None
         wait = retry_after.decode("latin-1") if retry_after and status in (429, 503) else None
         where = location.decode("latin-1") if location and 300 <= status < 400 else ""
-        if body is None:
+        if body is None and not self.warc:
             return answer(status, nbytes, location=where, retry_after=wait)
         every = tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in conn.headers)
-        text = ctype.decode("latin-1") if ctype else ""
-        return answer(status, nbytes, body, text, where, wait, every)
+        text = ctype.decode("latin-1") if ctype and keep else ""
+        if not self.warc:
+            return answer(status, nbytes, body, text, where, wait, every)
+        # a WARC record: the payload as received, the request's lines as sent, the reason
+        reason = conn.reason.decode("latin-1")
+        return answer(
+            status,
+            nbytes,
+            body,
+            text,
+            where,
+            wait,
+            every,
+            raw=data,
+            sent=origin.sent,
+            reason=reason,
+        )
 
 
 def _expire(conn: Connection) -> None:
