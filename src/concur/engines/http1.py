@@ -10,8 +10,8 @@ lock, no task per connection, no stream object, no cancel scope.
 Two users share it, so there is one implementation of HTTP/1.1 in concur, not two:
 
 * the **protocol engine** (:mod:`concur.engines.protocol_engine`) waits for a whole
-  answer (:meth:`Connection.complete_answer`): the body is gathered here, within
-  ``max_body``, and the task wakes once per request;
+  answer: the body is gathered here, within ``max_body``, and the task wakes once per
+  request (it awaits :attr:`Connection.waiter` in its own frame: no coroutine between);
 * **httpx's transport** (:class:`concur.engines.httpx_engine.ConcurTransport`) streams:
   it waits for the head (:meth:`Connection.answer_head`), then takes the body a piece at
   a time (:meth:`Connection.next_chunk`), with reading paused while too much is
@@ -74,8 +74,9 @@ class Truncated(HTTPFailure):
 class Connection(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection carrying one exchange at a time.
 
-    ``start(head)`` sends a request; then either await :meth:`complete_answer` (the
-    whole body, up to ``limit`` bytes) or :meth:`answer_head` and :meth:`next_chunk`.
+    ``start(head)`` sends a request; then either wait until :attr:`complete` or
+    :attr:`over` (the whole body, up to ``limit`` bytes), awaiting a fresh
+    :attr:`waiter` each time, or await :meth:`answer_head` and :meth:`next_chunk`.
     After the exchange, :attr:`reusable` says whether the connection may carry another.
     """
 
@@ -86,7 +87,7 @@ class Connection(asyncio.Protocol):
         "_tls",
         "_parser",
         "_transport",
-        "_waiter",
+        "waiter",
         "_paused",
         "_stream",
         "_limit",
@@ -109,7 +110,8 @@ class Connection(asyncio.Protocol):
         self._tls = tls
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future[None] | None = None
+        # the future the requesting task awaits; resolved when there is something for it
+        self.waiter: asyncio.Future[None] | None = None
         self._paused = False
         self._stream = False
         self._limit = 0
@@ -228,7 +230,7 @@ class Connection(asyncio.Protocol):
     # -- the requesting task's side --------------------------------------------------------
 
     def _wake(self) -> None:
-        waiter = self._waiter
+        waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
@@ -238,11 +240,11 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     async def _wait(self) -> None:
-        self._waiter = waiter = self._loop.create_future()
+        self.waiter = waiter = self._loop.create_future()
         try:
             await waiter
         finally:
-            self._waiter = None
+            self.waiter = None
 
     def _until_close(self) -> bool:
         """Whether this answer's body is delimited by the end of the connection."""
@@ -272,13 +274,6 @@ class Connection(asyncio.Protocol):
         if transport is None:
             raise Unanswered("the connection closed before the request went out")
         transport.write(head)
-
-    async def complete_answer(self) -> None:
-        """Wait until the answer is complete, its body over the limit, or it failed."""
-        while not (self.complete or self.over):
-            if self.error is not None:
-                raise self.error
-            await self._wait()
 
     async def answer_head(self) -> None:
         """Wait for the status line and headers (streaming)."""
@@ -364,7 +359,6 @@ class Pool:
         self.max_idle = max_idle
         self.idle: dict[Key, list[Connection]] = {}
         self.n_idle = 0
-        self.opened = 0  # connections made, for the curious (and the tests)
         self._tls: ssl.SSLContext | None = None  # made on the first https URL, not before
         self._dns: dict[tuple[str, int], tuple[float, list[tuple[int, str]]]] = {}
         self._pending: dict[tuple[str, int], asyncio.Future[list[tuple[int, str]]]] = {}
@@ -423,7 +417,6 @@ class Pool:
                 if isinstance(exc, ssl.SSLError):  # the handshake, not the address: no retry
                     break
                 continue
-            self.opened += 1
             return conn
         assert error is not None
         raise error

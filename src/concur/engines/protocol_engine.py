@@ -260,14 +260,14 @@ class Fetcher(AsyncFetcher):
                     conn = await pool.connect(key, self._connection)
             conn.start(b"GET %s HTTP/1.1\r\n%s" % (target.encode(), origin.suffix), self._raw_limit)
             deadlines[conn] = deadline
-            try:  # conn.complete_answer(), inlined: one coroutine frame less per wait
+            try:  # the wait, in this frame: no coroutine between the task and the protocol
                 while not (conn.complete or conn.over):
                     if conn.error is not None:
                         raise conn.error
-                    conn._waiter = waiter = loop.create_future()
+                    conn.waiter = waiter = loop.create_future()
                     await waiter
             finally:
-                conn._waiter = None
+                conn.waiter = None
                 deadlines.pop(conn, None)
         except Exception as exc:  # mapped to an error kind, never raised further
             if conn is not None:
