@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--engines", default="asyncio,uvloop,threads")
     parser.add_argument("--pages", type=int, default=2000)
     parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--plain", action="store_true", help="write .warc (records not gzipped)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--root", metavar="URL", help="crawl this site instead of the synthetic one")
     where.add_argument("--serve", metavar="DIR", help="start nginx serving DIR and crawl it")
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace, root: str | None, site: str) -> None:
             kept: list[float] = []
             size = 0
             for i in range(args.pairs):
-                warc = Path(tmp) / f"{engine}-{i}.warc.gz"
+                warc = Path(tmp) / f"{engine}-{i}.warc{'' if args.plain else '.gz'}"
                 order = (None, warc) if i % 2 == 0 else (warc, None)
                 for target in order:
                     cpu = crawl(engine, args.pages, target, root)
@@ -81,7 +82,8 @@ def run(args: argparse.Namespace, root: str | None, site: str) -> None:
             ratios = [k / p for p, k in zip(plain, kept, strict=True)]
             rows.append((engine, statistics.median(plain), statistics.median(kept),
                          statistics.median(ratios) - 1, size))  # fmt: skip
-    print(f"\n{site}; medians of {args.pairs} pairs; gzip by {GZIP_LIBRARY}\n")
+    gzip = "records not gzipped (.warc)" if args.plain else f"gzip by {GZIP_LIBRARY}"
+    print(f"\n{site}; medians of {args.pairs} pairs; {gzip}\n")
     print("| engine | CPU µs/page | with --warc | paired ratio | WARC file |")
     print("|---|---:|---:|---:|---:|")
     for engine, a, b, ratio, size in rows:

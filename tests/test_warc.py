@@ -256,3 +256,19 @@ def test_rotation_inside_a_batch(tmp_path: Path) -> None:
         assert got[0][0]["WARC-Type"] == "warcinfo"
         kept += [h["WARC-Target-URI"] for h, _, _ in got if h["WARC-Type"] == "response"]
     assert kept == [f"http://a.example/{i}" for i in range(20)]
+
+
+def test_a_plain_warc_name_asks_for_uncompressed_records(tmp_path: Path) -> None:
+    path = tmp_path / "plain.warc"
+    writer = warc.WarcFile(str(path), CrawlConfig(warc=str(path)), max_size=3000)
+    for i in range(12):
+        writer.write(f"http://a.example/{i}", exchange(os.urandom(300)), WHEN)
+    writer.close()
+    assert len(writer.files) > 1 and all(name.endswith(".warc") for name in writer.files)
+    for name in writer.files:
+        assert Path(name).read_bytes().startswith(b"WARC/1.1\r\n")  # no gzip member
+        check = warcio_cli("check", "-v", name)
+        assert check.returncode == 0 and "digest pass" in check.stdout, check.stdout
+    kept = [h["WARC-Target-URI"] for name in writer.files for h, _, _ in records(Path(name))
+            if h["WARC-Type"] == "response"]  # fmt: skip
+    assert kept == [f"http://a.example/{i}" for i in range(12)]

@@ -15,7 +15,9 @@ format web archives use (ISO 28500, WARC 1.1), so wget, Heritrix, pywb, warcio a
   its response (``WARC-Concurrent-To``);
 * a ``warcinfo`` record opens each file: concur's version, the engine, the config;
 * each record is gzipped on its own (a ``.warc.gz`` any reader can seek in), with
-  ``WARC-Block-Digest`` and ``WARC-Payload-Digest`` (sha1, base32);
+  ``WARC-Block-Digest`` and ``WARC-Payload-Digest`` (sha1, base32); a path ending in
+  ``.warc`` asks for records left uncompressed (wget's ``--no-warc-compression``):
+  larger files, and the cheapest ``--warc`` there is (gzip is a third of its CPU);
 * ``--warc-max-size`` starts a new file when one passes that many bytes
   (``crawl-00000.warc.gz``, ``crawl-00001.warc.gz``, ...), and each worker of a shared crawl
   writes files of its own (its tag in the name): WARC files are never shared between
@@ -167,6 +169,8 @@ class WarcFile:
         self.max_size = max_size
         self.append = append  # a resumed crawl adds to its files (each its own warcinfo)
         self.files: list[str] = []
+        # gzip a member a record, unless the name asks for a plain .warc
+        self._gzip = _stored if path.endswith(".warc") else _gzip
         self.records = 0
         self._number = 0 if max_size else None
         info = {
@@ -223,7 +227,7 @@ class WarcFile:
             asking = self._record(
                 types.request, ids.next(), date, _REQUEST, request, uri, _EMPTY, answer
             )
-            pair = _gzip(response) + _gzip(asking)
+            pair = self._gzip(response) + self._gzip(asking)
             chunk.append(pair)
             self._size += len(pair)
             if self.max_size and self._size >= self.max_size:
@@ -275,7 +279,7 @@ class WarcFile:
         record = self._record(self._types.warcinfo, self._ids.next(),
                               self._clock.date(time.time_ns()), "application/warc-fields",
                               self._info)  # fmt: skip
-        member = _gzip(record)
+        member = self._gzip(record)
         self._size = self._file.tell() + len(member)
         self._write([member])
 
@@ -340,6 +344,11 @@ try:  # ISA-L's deflate, when it is installed: see "gzip" above
 except ImportError:
     GZIP_LIBRARY = "zlib"
 _gzip = _gzipper(GZIP_LIBRARY)
+
+
+def _stored(record: bytes) -> bytes:
+    """A record as it is, for a plain ``.warc``."""
+    return record
 
 
 class _RecordIds:
