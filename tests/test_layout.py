@@ -27,7 +27,7 @@ LAYERS = [
     ["concur.engines"],
     ["concur.api"],
     ["concur.report", "concur.progress", "concur.experiment", "concur.budget"],
-    ["concur.bench", "concur.gil"],
+    ["concur.bench", "concur.gil", "concur.path"],
     ["concur.commands"],
     ["concur.cli", "concur.__main__", "concur"],
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -26,11 +27,13 @@ COMMANDS = {
     ),
     "bench": ("concur.commands.bench", "run every engine side by side on the benchmark scenarios"),
     "plot": ("concur.commands.plot", "redraw a benchmark's figures and report from results.json"),
+    "plan": ("concur.commands.plan", "which model to pick for a rate and a latency, computed"),
     "gil": ("concur.commands.gil", "the GIL lab: eight experiments, with figures and JSON"),
     "engines": ("concur.commands.engines", "list the engines, their options and installs"),
     "worker": ("concur.commands.worker", "join a shared crawl (Redis/Valkey) from this machine"),
     "status": ("concur.commands.status", "show a shared crawl as a whole: pages, queue, workers"),
     "export": ("concur.commands.export", "write a shared crawl's records as JSON Lines"),
+    "learn": ("concur.commands.learn", "a learner's path: six small crawlers, serial to gevent"),
 }
 
 
@@ -109,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("concur: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `concur ... | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush does not raise again
+        return 141  # 128 + SIGPIPE, as a shell reports a process killed by it
     return code
 
 
