@@ -5,7 +5,8 @@ runs the two fetch-only modes (the book's experiment, a URL list) and hands craw
 to :mod:`concur.commands.follow`.  Summaries are :mod:`concur.report`'s, the progress
 display :mod:`concur.progress`'s.  Ctrl-C and SIGTERM end every mode with what was done
 (:mod:`concur.commands.interrupt`): ``-o`` written, a summary marked interrupted, exit
-130 or 143, and no traceback.
+130 or 143, and no traceback.  ``--trace FILE`` draws a run of any local mode, the
+embedded server's own timeline beside it (:mod:`concur.commands.tracing`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from concur.commands import crawl_args, follow, interrupt
+from concur.commands import crawl_args, follow, interrupt, tracing
 from concur.commands.args import UsageError
 from concur.commands.crawl_args import CrawlArgs
 from concur.commands.output import check_writable, report, write_jsonl
@@ -53,6 +54,7 @@ examples:
   concur crawl --impl asyncio --site --pages 1000 --delay 5 --json
   concur crawl --impl threads --follow https://example.org/ --depth 2 --crawl-delay 1s
   concur crawl --impl asyncio --site --db crawl.db    # kill it, then: ... --resume
+  concur crawl --impl threads -n 200 --trace run.json # open it in ui.perfetto.dev
 """
 
 
@@ -91,6 +93,8 @@ def run(ns: argparse.Namespace) -> int:
             raise EngineUnavailable(str(exc)) from None
     if args.output:
         check_writable(args.output)  # before the run, not after it
+    if args.trace:
+        check_writable(args.trace)
     with interrupt.signals():
         try:
             if args.shared:
@@ -169,7 +173,8 @@ def _finish(
 
     show = args.progress and not args.json and sys.stderr.isatty()
     with progress_bar(len(urls), args.impl, enabled=show) as on_record:
-        kept = interrupt.Kept(on_record)
+        clock = tracing.trace_clock(args, on_record)
+        kept = interrupt.Kept(clock or on_record)
         try:
             result = engine.fetch(urls, args.config, kept)
         except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: what was done, and no more
@@ -177,9 +182,11 @@ def _finish(
                 summary = summarize(kept.result(args.impl, args.config))  # no ideal: partial
                 summary["engine_options"] = dict(engine.options)
                 summary["interrupted"] = {"signal": interrupt.signal_name(stop), "resume": None}
+                tracing.write_trace(args, kept.records, clock, server)
                 report(args, summary, render, _writer(kept.records))
                 _name_failures(args, summary, kept.records)
             return interrupt.exit_status(stop)
+    tracing.write_trace(args, result.records, clock, server)
     server_peak = None if server is None else server.stats()["peak_in_flight"]
     summary = summarize(result, ideal_s=ideal_s, server_peak_in_flight=server_peak)
     summary["engine_options"] = dict(engine.options)

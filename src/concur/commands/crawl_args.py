@@ -150,6 +150,7 @@ class CrawlArgs:
     name: str = "crawl"  # the shared crawl's name on its server
     lease: float = 30.0  # seconds a worker's lease lasts unless renewed
     tls: bool = False  # the embedded server serves HTTPS; the crawl trusts its CA
+    trace: str | None = None  # write the run as trace-event JSON here (concur.report.trace)
 
     @property
     def shared(self) -> bool:
@@ -260,6 +261,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="with --warc, start a new file once one passes SIZE (e.g. 1G): crawl-00000.warc.gz, "
         "crawl-00001.warc.gz, ...",
+    )
+    parser.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="write the run as Chrome/Perfetto trace-event JSON, to open in ui.perfetto.dev "
+        "or chrome://tracing: each request a slice on its lane, retries, politeness waits and "
+        "the embedded server's own arrival and answer times (docs/trace.md; not in a shared "
+        "crawl)",
     )
     parser.add_argument(
         "--json", action="store_true", help="print the summary as JSON, on the last line"
@@ -618,6 +627,7 @@ def from_namespace(ns: argparse.Namespace) -> CrawlArgs:
         name=ns.name or "crawl",
         lease=ns.lease or 30.0,
         tls=bool(ns.tls),
+        trace=ns.trace,
     )
 
 
@@ -633,6 +643,11 @@ def _check_shared(ns: argparse.Namespace) -> None:
         return
     if ns.sitemaps:
         raise UsageError("--sitemaps is not supported in a shared crawl yet")
+    if ns.trace is not None:
+        raise UsageError(
+            "--trace draws a run in this process; a shared crawl's workers are other "
+            "processes (leave out --workers and --frontier)"
+        )
     if ns.commit_every is not None:
         raise UsageError(
             "--commit-every applies to an SQLite crawl; a shared one commits each page"

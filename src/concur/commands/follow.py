@@ -17,6 +17,9 @@ port of the file's seed, so the resumed crawl finds the same site at the same UR
 Ctrl-C or SIGTERM ends the crawl with what was done (:mod:`concur.commands.interrupt`):
 ``-o`` written, a summary marked interrupted, the ``--resume`` command when there is a
 file to continue.
+
+``--trace FILE`` draws the run (:mod:`concur.report.trace`): the requests on lanes, again
+by host with their politeness waits, and with ``--site`` the server's own timeline.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from urllib.parse import urlsplit
 from concur.commands import interrupt
 from concur.commands.crawl_args import CrawlArgs, with_seeds
 from concur.commands.output import report, write_jsonl
+from concur.commands.tracing import trace_clock, write_trace
 
 if TYPE_CHECKING:
     from concur.crawl.plan import CrawlPlan
     from concur.engines import Engine
     from concur.records import CrawlResult, FetchRecord
+    from concur.report.trace import RunClock
     from concur.store.sqlite import SqliteStore
     from mockserver.testing import RunningServer
 
@@ -49,6 +54,7 @@ def run(args: CrawlArgs, engine: Engine) -> int:
     assert args.plan is not None
     store = _open(args.plan)  # a file that cannot be used is refused before anything starts
     kept: interrupt.Kept | None = None
+    clock: RunClock | None = None
     result: CrawlResult | None = None
     stop: KeyboardInterrupt | None = None
     try:
@@ -60,9 +66,12 @@ def run(args: CrawlArgs, engine: Engine) -> int:
                 _save(store, args)
             show = args.progress and not args.json and sys.stderr.isatty()
             with crawl_progress(args.impl, enabled=show) as on_record:
-                kept = interrupt.Kept(on_record)
+                clock = trace_clock(args, on_record)
+                kept = interrupt.Kept(clock or on_record)
                 result = engine.crawl(_plan(args), args.config, kept)
             summary = _summary(args, result, server)
+            if clock is not None:  # --trace, while the server can still tell its timeline
+                write_trace(args, result.records, clock, server, **_politeness(args, server))
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep what was done
         if kept is None:
             raise  # nothing ran yet
@@ -86,8 +95,27 @@ def run(args: CrawlArgs, engine: Engine) -> int:
     }
     with interrupt.finishing():  # a second Ctrl-C must not cut the file short
         records = result.records
+        if clock is not None:
+            write_trace(args, records, clock, None, **_politeness(args, None))
         report(args, summary, render_crawl, lambda path: _export(args, records))
     return interrupt.exit_status(stop)
+
+
+def _politeness(args: CrawlArgs, server: RunningServer | None) -> dict[str, Any]:
+    """What a crawl's trace draws by host: the crawl delay, and with ``--site`` the
+    ``Crawl-delay`` each host's robots.txt asks for (the site's truth says; capped as the
+    scheduler caps it)."""
+    options = _plan(args).options
+    delays: dict[str, float] = {}
+    if server is not None:
+        scheme = "https" if args.tls else "http"
+        asked = server.get_json("/__site?depth=0").get("crawl_delay", {})
+        delays = {
+            f"{scheme}://{host}": min(float(d), options.max_crawl_delay)
+            for host, d in asked.items()
+            if d
+        }
+    return {"hosts": True, "crawl_delay": options.delay, "crawl_delays": delays}
 
 
 def _plan(args: CrawlArgs) -> CrawlPlan:

@@ -9,6 +9,7 @@ prints what it found with a short "what you should see, and why".
   concur gil convoy switch --out lab  # two of them
   concur gil freethreaded --python /usr/bin/python3.13t
   concur gil --list
+  concur gil timeline --trace gil.json  # the threads' GIL holds, for ui.perfetto.dev
 
 Experiments: speedup, convoy, switch, timeline, lag, mixed, requests, freethreaded
 (or their numbers 1-8).
@@ -37,6 +38,7 @@ examples:
   concur gil convoy switch --out lab  # two of them
   concur gil freethreaded --python /usr/bin/python3.13t
   concur gil --list
+  concur gil timeline --trace gil.json  # the threads' GIL holds, for ui.perfetto.dev
 """
 
 
@@ -52,6 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--python",
         metavar="PATH",
         help="another interpreter (a free-threaded build) for experiment 8 to rerun 1-3 on",
+    )
+    parser.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="also write Chrome/Perfetto trace-event JSON (ui.perfetto.dev, chrome://tracing): "
+        "the timeline experiment's threads as tracks with the spans each held the GIL, and the "
+        "requests experiment's requests on lanes; the other experiments record no timeline "
+        "and add nothing (docs/trace.md)",
     )
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
 
@@ -82,6 +92,21 @@ def run(args: argparse.Namespace) -> int:
         names = [get(name).name for name in args.experiments]
     except KeyError as exc:
         return fail(str(exc.args[0]))
+    if args.trace:
+        from concur.report.trace import TRACED_EXPERIMENTS
+
+        if names and not set(names) & set(TRACED_EXPERIMENTS):
+            return fail(
+                f"--trace applies to the {' and '.join(TRACED_EXPERIMENTS)} experiments (the "
+                f"others record no timeline), not to {', '.join(names)}"
+            )
+        from concur.commands.output import check_writable
+        from concur.errors import ConcurError
+
+        try:
+            check_writable(args.trace)
+        except ConcurError as exc:
+            return fail(str(exc))
     # before any work: every experiment draws a figure, and "mixed" hashes with bcrypt
     need = ["matplotlib"] + (["bcrypt"] if not names or "mixed" in names else [])
     missing = lacking(need)
@@ -102,6 +127,13 @@ def run(args: argparse.Namespace) -> int:
     )
     with Lab(quick=args.quick, out=out, python=python, command=command) as lab:
         docs = run_experiments(lab, names)
+    if args.trace:
+        from concur.report import trace
+
+        drawn = trace.gil_trace(docs)
+        if drawn is not None:  # None: every traced experiment was skipped
+            trace.write(args.trace, drawn)
+            print(f"\nconcur gil: trace in {args.trace}: open it in https://ui.perfetto.dev")
     print(
         f"\nconcur gil: {len(docs)} experiment{'s' if len(docs) != 1 else ''} in "
         f"{time.perf_counter() - t0:.1f} s; JSON and figures in {out}/"
