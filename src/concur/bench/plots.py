@@ -23,6 +23,10 @@ COLORS = {
     "scrapy": "#e377c2",
     "wrk": "#000000",
 }
+# Failed requests: magenta, which no engine or reference above is near (a test measures
+# the distance), with a × at the end of each, so they show on any engine's colour.
+FAILED_COLOR = "#ff00ff"
+FAILED_MARKER = "x"
 
 
 def _plt() -> Any:
@@ -48,8 +52,17 @@ def _ok_engines(block: dict[str, Any]) -> list[str]:
     return [e for e, r in block["results"].items() if "median" in r]
 
 
+def _nth(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def timelines(results: dict[str, Any], scenario: str, out: Path) -> list[str]:
-    """The book's call timeline, one panel per engine on a shared time axis."""
+    """The book's call timeline, one panel per engine on a shared time axis.
+
+    Each row of a panel is one request (or every step-th, in a long run, as the panel
+    says), from its start to its end, in the order the requests started (the first at
+    the bottom); failed ones are magenta with a × at the end.
+    """
     from matplotlib.collections import LineCollection
 
     plt = _plt()
@@ -61,21 +74,35 @@ def timelines(results: dict[str, Any], scenario: str, out: Path) -> list[str]:
         len(engines), 1, sharex=True, figsize=(9, 1.2 + 1.25 * len(engines)), squeeze=False
     )
     ideal = block["params"].get("ideal_s")
+    failures = False
     for ax, engine in zip(axes[:, 0], engines, strict=True):
         r = block["results"][engine]
-        segs = [[(s, i), (e, i)] for i, (s, e, _ok) in enumerate(sorted(r["timeline"]))]
-        colors = [
-            COLORS.get(engine, "C0") if ok else "#d00" for _s, _e, ok in sorted(r["timeline"])
-        ]
+        rows = sorted(r["timeline"])
+        segs = [[(s, i), (e, i)] for i, (s, e, _ok) in enumerate(rows)]
+        colors = [COLORS.get(engine, "C0") if ok else FAILED_COLOR for _s, _e, ok in rows]
         ax.add_collection(LineCollection(segs, colors=colors, linewidths=0.6))
+        failed = [(e, i) for i, (_s, e, ok) in enumerate(rows) if not ok]
+        if failed:
+            failures = True
+            ax.plot(
+                [e for e, _ in failed],
+                [i for _, i in failed],
+                FAILED_MARKER,
+                color=FAILED_COLOR,
+                ms=4,
+                mew=1,
+            )
         ax.set_ylim(0, max(1, len(segs)))
         label = engine + (
             f" (first {r['n']} of {block['params']['n']})"
             if r.get("n") != block["params"]["n"]
             else ""
         )
+        step = int(r.get("timeline_step") or 1)  # a long run keeps every step-th request
+        if step > 1:
+            label += f"\nevery {_nth(step)} request"
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-        ax.set_yticks([])
+        ax.set_yticks([0, len(segs)], ["1", f"{len(segs) * step:,}"], fontsize=7)
         if ideal:
             ax.axvline(ideal, color="k", lw=0.8, ls="--")
     axes[-1, 0].autoscale(axis="x")
@@ -99,10 +126,13 @@ def timelines(results: dict[str, Any], scenario: str, out: Path) -> list[str]:
             fontsize=8,
         )
     notes = ["dashed: Little's-law ideal"] if ideal else []
-    if any(not ok for e in engines for _s, _e, ok in block["results"][e]["timeline"]):
-        notes.append("red: failed requests")
+    if failures:
+        notes.append("magenta ×: failed requests")
     suffix = f" ({'; '.join(notes)})" if notes else ""
     axes[-1, 0].set_xlabel(f"seconds since the crawl started{suffix}")
+    fig.supylabel(
+        "one row per request, in the order they started (first at the bottom)", fontsize=9
+    )
     fig.suptitle(f"Request timelines: {block['params']['title']}", fontsize=10)
     fig.tight_layout()
     return _save(fig, out, f"timeline-{scenario}", svg=False)
@@ -194,23 +224,55 @@ def cpu_per_request(results: dict[str, Any], out: Path) -> list[str]:
 
 
 def latency_cdf(results: dict[str, Any], scenario: str, out: Path) -> list[str]:
-    """Latency CDFs per engine (log time axis)."""
+    """Latency CDFs, one small panel per engine (log time axis).
+
+    Engines whose curves coincide would hide each other on one axis, so each panel draws
+    one engine in its colour over every other one in light grey, with its p50 and p99
+    marked: the grey shows where the pack is, the colour where this engine is.
+    """
     plt = _plt()
     block = results["scenarios"][scenario]
     engines = [e for e in _ok_engines(block) if block["results"][e]["latencies_ms"]]
     if not engines:
         return []
-    fig, ax = plt.subplots(figsize=(8, 4))
+    cols = min(3, len(engines))
+    rows = -(-len(engines) // cols)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        sharex=True,
+        sharey=True,
+        figsize=(3.4 * cols + 0.6, 2.3 * rows + 0.9),
+        squeeze=False,
+    )
+    curves = {}
     for e in engines:
-        lat = block["results"][e]["latencies_ms"]
-        ys = [(i + 1) / len(lat) for i in range(len(lat))]
-        ax.plot(lat, ys, label=e, color=COLORS.get(e), lw=1.2)
-    ax.set_xscale("log")
-    ax.set_xlabel("request latency, ms (log)")
-    ax.set_ylabel("fraction of requests")
-    ax.axhline(0.99, color="#999", lw=0.6, ls=":")
-    ax.legend(fontsize=8)
-    ax.set_title(f"Latency CDF — {block['params']['title']}", fontsize=10)
+        lat = sorted(block["results"][e]["latencies_ms"])
+        keep = range(0, len(lat), max(1, len(lat) // 400))  # 400 points draw a smooth curve
+        ranks = sorted({*keep, len(lat) - 1})
+        curves[e] = ([lat[i] for i in ranks], [(i + 1) / len(lat) for i in ranks])
+    for n, e in enumerate(engines):
+        ax = axes[n // cols][n % cols]
+        for other, (xs, ys) in curves.items():
+            if other != e:
+                ax.plot(xs, ys, color="#cccccc", lw=0.8, zorder=1)
+        xs, ys = curves[e]
+        colour = COLORS.get(e, "C0")
+        ax.plot(xs, ys, color=colour, lw=1.6, zorder=3)
+        lat = sorted(block["results"][e]["latencies_ms"])
+        p50, p99 = (lat[min(len(lat) - 1, int(q * len(lat)))] for q in (0.5, 0.99))
+        ax.plot([p50, p99], [0.5, 0.99], "o", color=colour, ms=3, zorder=4)
+        ax.set_title(f"{e}: p50 {p50:,.0f} ms, p99 {p99:,.0f} ms", fontsize=8.5)
+        ax.axhline(0.99, color="#999", lw=0.6, ls=":")
+        ax.set_xscale("log")
+    for n in range(len(engines), rows * cols):
+        axes[n // cols][n % cols].set_visible(False)
+    fig.supxlabel("request latency, ms (log)", fontsize=9)
+    fig.supylabel("fraction of requests", fontsize=9)
+    fig.suptitle(
+        f"Latency CDF — {block['params']['title']}\n(each engine in colour; grey: the others)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return _save(fig, out, f"latency-cdf-{scenario}", svg=True)
 

@@ -3,10 +3,16 @@
 wrk shows the ceiling: how fast the same server answers the same scenario when the
 client costs next to nothing.  Scrapy shows what people would otherwise use.  Both are
 optional — a missing one is reported as such, never an error of the benchmark.
+
+Each reference's entry in a scenario's ``references`` is its measurement, or
+``{"skipped": why}`` when it was not run (not installed, not meaningful for the scenario,
+left out of a quick run or turned off), or ``{"error": why}`` when it ran and failed: the
+report prints the reason either way (:func:`not_run`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -22,9 +28,9 @@ def wrk(sc: Scenario, server: Any, quick: bool) -> dict[str, Any]:
     """wrk at the scenario's concurrency against its URL (fixed-delay scenarios only)."""
     exe = shutil.which("wrk")
     if exe is None:
-        return {"error": "wrk is not installed (apt-get install wrk)"}
+        return {"skipped": "wrk is not installed (apt-get install wrk)"}
     if sc.faults:
-        return {"error": "not run: wrk does not retry, so faults would only count as errors"}
+        return {"skipped": "wrk does not retry, so faults would only count as errors"}
     wait = f"latency={sc.latency}" if sc.latency else f"delay={sc.delay_ms:g}"
     url = f"{server.url}/add?name=wrk&{wait}"
     seconds = 1 if quick else 5
@@ -58,6 +64,8 @@ def scrapy(
 
     The summary is that of the median trial (by wall time), with the trials' spread.
     """
+    if importlib.util.find_spec("scrapy") is None:
+        return {"skipped": "Scrapy is not installed: pip install 'concur[scrapy]'"}
     runs = []
     for _ in range(max(1, repeats)):
         answer = _scrapy_once(sc, server, ideal_s)
@@ -123,4 +131,37 @@ def measure(
             f"  {'scrapy':<10} wall {s['wall_s']:.3f} s  {s['req_per_s']:,.0f} req/s  "
             f"{s['cpu_us_per_request']:,.0f} µs CPU/req"
         )
+    for tool, why in not_run(out).items():
+        log(f"  {tool:<10} {why}")
+    return out
+
+
+def skipped(why: str) -> dict[str, Any]:
+    """The ``references`` of a scenario where neither tool was run, and why."""
+    return {"wrk": {"skipped": why}, "scrapy": {"skipped": why}}
+
+
+NAMES = {"wrk": "wrk", "scrapy": "Scrapy"}
+
+
+def not_run(refs: dict[str, Any] | None) -> dict[str, str]:
+    """Each reference that gave no figure, with why: ``{"wrk": "skipped: ..."}``.
+
+    ``refs`` is a scenario's ``references``; None (results that predate these entries, or
+    stripped of them) means neither was measured, for a reason the results do not say.
+    """
+    if refs is None:
+        return {t: "not measured (the results do not say why)" for t in NAMES}
+    out = {}
+    for tool in NAMES:
+        entry = refs.get(tool) or {}
+        error = str(entry.get("error", ""))
+        if "skipped" in entry:
+            out[tool] = f"skipped: {entry['skipped']}"
+        elif error.startswith("not run: ") or "is not installed" in error:  # older results
+            out[tool] = f"skipped: {error.removeprefix('not run: ')}"
+        elif error:
+            out[tool] = f"failed: {error}"
+        elif not entry:
+            out[tool] = "not measured (the results do not say why)"
     return out

@@ -9,12 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from concur.bench.references import NAMES, not_run
+
 READINGS = {
     "cpu": "Client CPU per request at zero delay: the cost of the library and the concurrency "
     "model, once waiting is taken away. This is where the client libraries differ: the "
     "protocol engine, with none, shows what the loop, protocol and parser cost alone.",
-    "cdf": "The fraction of requests finished within a latency. A lognormal server tail is the "
-    "same for every engine; an engine whose curve bends right of the others adds its own wait.",
+    "cdf": "The fraction of requests finished within a latency, one panel per engine: its "
+    "curve in colour (dots at p50 and p99) over every other engine's in grey. A lognormal "
+    "server tail is the same for every engine; an engine whose curve bends right of the grey "
+    "pack adds its own wait.",
     "sweep": "Throughput against requests in flight. The ideal is concurrency / delay; every "
     "engine follows it until its CPU per request takes over (× marks the knee: below 80 % of "
     "ideal with the client CPU at least half a core busy). Longer delays push the knee to "
@@ -41,13 +45,21 @@ def reading(kind: str, block: dict[str, Any]) -> str:
                 "step per delay; slanted or widening steps are client overhead. Compare the "
                 "right edge with the dashed ideal."
             )
+        elif params.get("faults"):
+            text += (
+                f"Each request waits {params.get('delay_ms') or 0:g} ms on the server, and "
+                "failures are retried, so there is no ideal to mark: the slope is the engine's "
+                "request rate, retries included."
+            )
         else:
             text += (
                 "With no delay at all, the slope is the engine's request rate: the steeper, "
                 "the less CPU each request costs."
             )
+        if any("median" in r and r["median"].get("failed") for r in block["results"].values()):
+            text += " Magenta segments, each with a × at its end, failed."
         if params.get("faults"):
-            text += " Red segments failed; a long one is a retry waiting out Retry-After."
+            text += " A long segment is a request retried, waiting out Retry-After or a backoff."
         return text
     if kind == "throughput":
         text = "Requests per second per engine (median, whiskers min–max)"
@@ -154,6 +166,14 @@ def markdown_table(block: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def references_note(block: dict[str, Any]) -> str:
+    """A line naming each reference (wrk, Scrapy) that gave no figure here, and why."""
+    missing = not_run(block.get("references"))
+    if not missing:
+        return ""
+    return "References: " + "; ".join(f"{NAMES[t]} {why}" for t, why in missing.items()) + "."
+
+
 def sweep_rows(block: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The sweep as a table: requests/s per engine at each (delay, concurrency) point."""
     engines = sorted({e for p in block["points"] for e in p["results"]})
@@ -198,6 +218,9 @@ def print_tables(results: dict[str, Any]) -> None:
         for row in table_rows(block):
             table.add_row(*row)
         console.print(table)
+        note = references_note(block)
+        if note:
+            console.print(note, highlight=False, markup=False)
 
 
 def write_report(results: dict[str, Any], figures: list[str], out: Path) -> Path:
@@ -228,6 +251,9 @@ def write_report(results: dict[str, Any], figures: list[str], out: Path) -> Path
             markdown_table(block),
             "",
         ]
+        note = references_note(block)
+        if note:
+            parts += [note, ""]
         for stem, kind in (
             (f"timeline-{name}", "timeline"),
             (f"throughput-{name}", "throughput"),

@@ -281,6 +281,39 @@ def run_sweep(
     return {"kind": "sweep", "params": params, "title": sw.title, "why": sw.why, "points": points}
 
 
+def sweep(
+    concurrencies: Sequence[int],
+    delays_ms: Sequence[float] = (100.0,),
+    engines: Sequence[str] | None = None,
+    *,
+    waves: int = 3,
+    min_n: int = 20,
+    repeats: int = 1,
+    log: Log = lambda line: None,
+) -> dict[str, Any]:
+    """One concurrency sweep of your own, from Python (a notebook), on a server of its own.
+
+    Every (delay, concurrency) point fetches ``max(min_n, waves × concurrency)`` URLs
+    with each engine (all installed ones by default; serial is left out, its concurrency
+    is always one), ``repeats`` trials each, every trial in a fresh interpreter, as
+    ``concur bench sweep`` does.  Returns the block that command saves under
+    ``scenarios.sweep``: ``points``, each with its ``ideal_s`` and per-engine medians
+    (``wall_s``, ``req_per_s``, ``cpu_us_per_request``, ``failed``, ``peak_in_flight``).
+    """
+    from mockserver.testing import serve
+
+    chosen = list(engines) if engines else available_engines()
+    unknown = [e for e in chosen if e not in ENGINES]
+    if unknown:
+        raise ValueError(f"unknown engine(s): {', '.join(unknown)}")
+    book = scenarios(False)["sweep"]
+    sw = Sweep(
+        "sweep", book.title, tuple(concurrencies), tuple(delays_ms), waves, min_n, why=book.why
+    )
+    with serve(mode="subprocess", seed=0, max_delay_ms=600_000.0) as server:
+        return run_sweep(sw, chosen, log, server, repeats=repeats)
+
+
 def run_bench(
     names: Sequence[str],
     engines: Sequence[str] | None = None,
@@ -329,6 +362,12 @@ def run_bench(
                     ideal = block["params"]["ideal_s"]
                     block["references"] = references.measure(
                         item, server, quick, log, ideal, repeats
+                    )
+                else:  # why not, as data: the report says it
+                    block["references"] = references.skipped(
+                        "--quick measures wrk and Scrapy on the book scenario only"
+                        if with_references
+                        else "turned off (--no-references)"
                     )
             results["scenarios"][name] = block
     results["duration_s"] = round(time.time() - started, 1)

@@ -172,7 +172,9 @@ def _finish(
     from concur.report import render, summarize
 
     show = args.progress and not args.json and sys.stderr.isatty()
-    with progress_bar(len(urls), args.impl, enabled=show) as on_record:
+    with progress_bar(
+        len(urls), args.impl, enabled=show, concurrency=args.config.concurrency
+    ) as on_record:
         clock = tracing.trace_clock(args, on_record)
         kept = interrupt.Kept(clock or on_record)
         try:

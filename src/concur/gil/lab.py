@@ -3,7 +3,9 @@
 A :class:`Lab` holds what several experiments share and what must be cleaned up:
 the mock server (in a subprocess, so it never waits for our GIL), the echo peer,
 warmed process pools and calibrated work sizes.  :func:`run_experiments` runs
-experiments by name, saves each result and its figures, and prints what it found.
+experiments by name, saves each result and its figures, and prints what it found: the
+summary, the "what you should see" text, and that text's expectations checked against
+the run (:func:`checked`), with what on this machine can explain one that did not hold.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from concur.gil import results, workloads
-from concur.gil.experiments import EXPERIMENTS, get
-from concur.gil.machine import describe, machine_info
+from concur.gil.experiments import EXPERIMENTS, Check, get
+from concur.gil.machine import caveats, contention, cpu_snapshot, describe, machine_info
 from concur.lifetime import tied
 
 Printer = Callable[[str], None]
@@ -161,6 +163,7 @@ def run_one(lab: Lab, name: str, echo: Printer = print) -> dict[str, Any]:
     exp = get(name)
     module = exp.load()
     echo(f"\n== {exp.number}. {exp.name}: {exp.title}")
+    before = cpu_snapshot()
     t0 = time.perf_counter()
     data = module.run(lab)
     seconds = time.perf_counter() - t0
@@ -168,6 +171,10 @@ def run_one(lab: Lab, name: str, echo: Printer = print) -> dict[str, Any]:
     lab.results[exp.name] = doc
     written: list[Path] = []
     view = {**doc["result"], "params": doc["params"], "machine": doc["machine"]}
+    checks = module.check(view)
+    doc["contention"] = contention(before, cpu_snapshot())
+    doc["checks"] = [c.to_dict() for c in checks]
+    doc["caveats"] = caveats(doc["machine"], doc["contention"], lab.quick)
     if lab.out is not None:
         if not doc["result"].get("skipped"):
             figures = module.figures(view, lab.out)
@@ -178,12 +185,62 @@ def run_one(lab: Lab, name: str, echo: Printer = print) -> dict[str, Any]:
         echo(f"  {line}")
     echo("")
     echo(textwrap.fill(module.EXPLAIN, width=92, initial_indent="  ", subsequent_indent="  "))
+    for line in checked(checks, doc["caveats"]):
+        echo(line)
     took = f"{doc['seconds']:.1f} s"
     if written:
         echo(f"  wrote {', '.join(str(p) for p in written)}  ({took})")
     else:
         echo(f"  ({took})")
     return doc
+
+
+def _marks() -> tuple[str, str]:
+    """✓ and ✗, or ``ok`` and ``NO`` where the terminal's encoding has no such characters."""
+    try:
+        "✓✗".encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return "ok", "NO"
+    return "✓", "✗"
+
+
+def checked(checks: Sequence[Check], why: Sequence[str]) -> list[str]:
+    """The lines that print an experiment's checks: each expectation with ✓ or ✗ and the
+    figure measured; then, if one did not hold, what on this machine can explain it."""
+    if not checks:
+        return []
+    yes, no = _marks()
+    lines = ["", "  In this run:"]
+    for c in checks:
+        lines += textwrap.wrap(
+            f"{yes if c.holds else no} {c.claim}: {c.measured}",
+            width=92,
+            initial_indent="    ",
+            subsequent_indent="      ",
+        )
+    failed = sum(not c.holds for c in checks)
+    if not failed:
+        return lines
+    lines.append(
+        f"  {failed} of {len(checks)} expectation{'s' if len(checks) != 1 else ''} did not "
+        "hold in this run."
+    )
+    if why:
+        lines.append("  That can happen here because:")
+        for reason in why:
+            lines += textwrap.wrap(
+                reason, width=92, initial_indent="    - ", subsequent_indent="      "
+            )
+    else:
+        lines += textwrap.wrap(
+            "Nothing stood out on this machine (no other load seen, every CPU usable, a GIL "
+            "build, a full run): run it again; if it still does not hold, the text may be "
+            "wrong for this machine, and that is worth reporting.",
+            width=92,
+            initial_indent="  ",
+            subsequent_indent="  ",
+        )
+    return lines
 
 
 def redraw(json_path: Path, out_dir: Path | None = None) -> list[Path]:

@@ -237,14 +237,17 @@ def gil_timeline(result: dict[str, Any], path: Path) -> Path:
     fig, axes = plt.subplots(
         len(panels), 1, figsize=(11, 1.45 * len(panels) + 0.6), layout="constrained", sharex=True
     )
-    for ax, panel in zip(axes, panels.values(), strict=True):
+    for ax, (key, panel) in zip(axes, panels.items(), strict=True):
         for i, lane in enumerate(panel["lanes"]):
             ax.broken_barh(
                 [(s, max(e - s, 0.02)) for s, e in lane],
                 (i - 0.38, 0.76),
                 color=COLORS[i % len(COLORS)],
             )
-        ax.set_yticks(range(len(panel["lanes"])), [f"#{i + 1}" for i in range(len(panel["lanes"]))])
+        kind = "process" if key.startswith("process") else "thread"
+        ax.set_yticks(
+            range(len(panel["lanes"])), [f"{kind} {i + 1}" for i in range(len(panel["lanes"]))]
+        )
         ax.set_ylim(-0.6, len(panel["lanes"]) - 0.4)
         ax.set_title(
             f"{panel['label']}: {panel['cores_busy']['median']:.2f} cores busy, "
@@ -253,6 +256,7 @@ def gil_timeline(result: dict[str, Any], path: Path) -> Path:
             loc="left",
         )
     axes[-1].set_xlabel("time, ms")
+    fig.supylabel("one lane per thread or process: a bar while it ran", fontsize=9)
     return _save(fig, path)
 
 
@@ -363,7 +367,7 @@ def mixed_calls(result: dict[str, Any], path: Path) -> Path:
             ax.broken_barh([(h0 * 1e3, max(h1 - h0, 1e-5) * 1e3)], (i - 0.4, 0.8), color=COLORS[3])
         ax.set_title(titles.get(key, key), fontsize=10)
         ax.set_xlabel("time, ms")
-        ax.set_ylabel("task")
+        ax.set_ylabel("task: one row each, in the order they were made")
     axes[0].legend(
         handles=[
             plt.Rectangle((0, 0), 1, 1, color=COLORS[3]),
@@ -392,7 +396,7 @@ def request_timelines(result: dict[str, Any], path: Path) -> Path:
         for c, key in enumerate(("alone", "neighbour")):
             ax = axes[r][c]
             cell = cells[key]
-            spans = cell["spans"]
+            spans = sorted(cell["spans"])  # the records come in the order they finished
             ax.hlines(
                 range(len(spans)),
                 [s for s, _ in spans],
@@ -403,10 +407,12 @@ def request_timelines(result: dict[str, Any], path: Path) -> Path:
             ax.set_title(
                 f"{engine}, {labels[key]}: {cell['wall_s']['median']:.2f} s", fontsize=9, loc="left"
             )
-            ax.set_ylabel("request")
     ideal = result["params"]["ideal_s"]
     for ax in axes[-1]:
         ax.set_xlabel(f"time, s (ideal {ideal:.2f} s)")
+    fig.supylabel(
+        "one row per request, in the order they started (first at the bottom)", fontsize=9
+    )
     return _save(fig, path)
 
 

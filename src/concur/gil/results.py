@@ -2,7 +2,10 @@
 
 A document is plain data — ``schema``, ``experiment``, ``command``, ``machine``,
 ``params``, ``result``, ``figures`` — so figures can be redrawn and runs compared from the file
-alone, without rerunning anything.
+alone, without rerunning anything.  The lab adds what it made of the run: ``checks`` (each
+expectation of the experiment's text: ``claim``, ``measured``, ``holds``), ``contention``
+(CPUs' worth of time others took meanwhile, :func:`concur.gil.machine.contention`) and
+``caveats`` (what on the machine can keep a claim from holding).
 """
 
 from __future__ import annotations

@@ -5,14 +5,47 @@ An experiment module has:
 * ``EXPLAIN`` — the "what you should see, and why" paragraph;
 * ``run(lab) -> dict`` — measure, and return plain data (``params`` plus results);
 * ``summary(result) -> list[str]`` — the lines printed for a result;
-* ``figures(result, out_dir) -> list[Path]`` — draw PNGs from the result alone.
+* ``figures(result, out_dir) -> list[Path]`` — draw PNGs from the result alone;
+* ``check(result) -> list[Check]`` — every expectation ``EXPLAIN`` states, tested against
+  the result it is printed with: pure, from the result alone (its ``params`` and the
+  ``machine`` it ran on included), with bounds generous enough that only a run that does
+  not show the effect fails them.  The lab prints each with ✓ or ✗ and the figure
+  measured, and saves them in the JSON.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from types import ModuleType
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One expectation of an experiment's text, tested against one run.
+
+    ``claim`` says what you should see, with the bound that tests it; ``measured`` what
+    this run measured; ``holds`` whether the measurement is within the bound.
+    """
+
+    claim: str
+    measured: str
+    holds: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def usable_cpus(result: dict[str, Any]) -> int:
+    """The CPUs the run could use, from the ``machine`` a result was measured on."""
+    machine = result.get("machine") or {}
+    return int(machine.get("usable_cpus") or machine.get("cpu_count") or 1)
+
+
+def switch_interval(result: dict[str, Any]) -> float:
+    """The run's default switch interval, seconds (5 ms unless the machine says otherwise)."""
+    return float((result.get("machine") or {}).get("switch_interval_s") or 0.005)
 
 
 @dataclass(frozen=True, slots=True)

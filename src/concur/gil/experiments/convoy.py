@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from concur.gil import stats, workloads
+from concur.gil.experiments import Check, switch_interval
 
 if TYPE_CHECKING:
     from concur.gil.lab import Lab
@@ -35,18 +36,99 @@ VARIANTS: dict[str, str] = {
 EDGES = stats.log_edges(2e-6, 1.0, per_decade=12)  # round-trip histogram bins, seconds
 
 EXPLAIN = (
-    "What you should see, and why: alone, the I/O thread makes tens of thousands of round "
-    "trips a second.  Beside one CPU-bound thread the rate falls by one to two orders of "
-    "magnitude.  Every send and recv lets the GIL go; if the CPU thread grabs it, the I/O "
-    "thread, whose answer is already there, gets it back only when the CPU thread is forced "
-    "off after the switch interval.  So a round trip takes either microseconds (the I/O "
-    "thread won the GIL back first) or about one or more whole intervals, and the time-"
-    "weighted histogram puts its peaks at multiples of the switch interval.  CPU-bound "
-    "processes have GILs of their own: they only compete for cores, and round trips stay "
-    "fast.  Pinned to one core, the OS scheduler decides who runs when a packet arrives, and "
-    "the result swings from run to run: compare the pinned bars with each other, not with "
-    "the two-core ones."
+    "What you should see, and why: alone, the I/O thread's round trips take well under a "
+    "millisecond.  Beside one CPU-bound thread it makes several times fewer of them — often "
+    "one to two orders of magnitude fewer, though the size of the drop swings from run to "
+    "run — and beside two, fewer still.  Every send and recv lets the GIL go; if the CPU "
+    "thread grabs it, the I/O thread, whose answer is already there, gets it back only when "
+    "the CPU thread is forced off after the switch interval.  So a round trip takes either "
+    "microseconds (the I/O thread won the GIL back first) or about one or more whole "
+    "intervals, and most of the I/O thread's time goes to the slow ones: the time-weighted "
+    "histogram peaks at multiples of the switch interval.  A CPU-bound process has a GIL of "
+    "its own and competes only for a core: round trips stay about as fast as alone, or "
+    "faster (a busy core does not doze off between packets); two processes on two cores "
+    "take the cores the I/O thread and the echo peer need.  Pinned "
+    "to one core, a CPU thread still slows the I/O thread down, but the OS scheduler decides "
+    "who runs when a packet arrives and the numbers swing from run to run: compare the "
+    "pinned bars with each other, not with the two-core ones."
 )
+
+
+def slow_share(cell: dict[str, Any], edges: list[float], threshold: float) -> float:
+    """The share of a variant's round-trip time spent in round trips of ``threshold`` or more
+    (from its histogram, each bin counted at its geometric centre)."""
+    centres = [(a * b) ** 0.5 for a, b in zip(edges, edges[1:], strict=False)]
+    spent = [n * c for n, c in zip(cell["histogram"], centres, strict=True)]
+    total = sum(spent)
+    slow = sum(s for s, c in zip(spent, centres, strict=True) if c >= threshold)
+    return slow / total if total else 0.0
+
+
+def check(result: dict[str, Any]) -> list[Check]:
+    """The text's expectations against one run (see :mod:`concur.gil.experiments`)."""
+    if result.get("skipped"):
+        return []
+    cells = result["cells"]
+    interval = switch_interval(result)
+
+    def rate(key: str) -> float:
+        return float(cells[key]["rate_per_s"]["median"])
+
+    alone, one, two = rate("threads-0"), rate("threads-1"), rate("threads-2")
+    p50 = cells["threads-0"]["p50"]
+    share = slow_share(cells["threads-1"], result["edges"], interval / 2)
+    checks = [
+        Check(
+            "alone, a round trip takes well under a millisecond (p50 under 1 ms)",
+            f"p50 {p50 * 1e3:.3f} ms, {alone:,.0f} round trips/s",
+            p50 < 1e-3,
+        ),
+        Check(
+            "beside one CPU thread, several times fewer round trips (at most 1/3 of alone)",
+            f"{one:,.0f}/s against {alone:,.0f}/s alone: {_fraction(one, alone)}",
+            one <= alone / 3,
+        ),
+        Check(
+            "beside two CPU threads, fewer still",
+            f"{two:,.0f}/s against {one:,.0f}/s beside one",
+            two < one,
+        ),
+        Check(
+            "beside one CPU thread, most of the I/O thread's time goes to round trips of "
+            f"half a switch interval or more (over 50 % of it; {interval * 1e3:g} ms interval)",
+            f"{share:.0%} of it",
+            share > 0.5,
+        ),
+    ]
+    if "processes-1" in cells:
+        proc = rate("processes-1")
+        checks.append(
+            Check(
+                "beside one CPU process, round trips stay about as fast as alone (at least "
+                "half the rate)",
+                f"{proc:,.0f}/s against {alone:,.0f}/s alone",
+                proc >= alone / 2,
+            )
+        )
+    if "pinned-0" in cells and "pinned-1" in cells:
+        p0, p1 = rate("pinned-0"), rate("pinned-1")
+        checks.append(
+            Check(
+                "pinned to one core, a CPU thread still slows the I/O thread (at most half "
+                "the rate)",
+                f"{p1:,.0f}/s against {p0:,.0f}/s pinned alone",
+                p1 <= p0 / 2,
+            )
+        )
+    return checks
+
+
+def _fraction(part: float, whole: float) -> str:
+    """``1/32`` for a small ratio, ``0.61x`` for a large one."""
+    if part <= 0 or whole <= 0:
+        return "n/a"
+    ratio = part / whole
+    return f"1/{1 / ratio:,.0f}" if ratio < 0.5 else f"{ratio:.2f}x"
 
 
 def measure(address: tuple[str, int], seconds: float, cpu_threads: int) -> dict[str, Any]:

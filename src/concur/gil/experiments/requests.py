@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from concur.gil import stats
+from concur.gil.experiments import Check, switch_interval
 
 if TYPE_CHECKING:
     from concur.gil.lab import Lab
@@ -32,6 +33,41 @@ EXPLAIN = (
     "the server answered just as fast.  It hits every model, threads, asyncio and gevent "
     "alike: an event loop is one thread that needs the GIL too."
 )
+
+
+def check(result: dict[str, Any]) -> list[Check]:
+    """The text's expectations against one run (see :mod:`concur.gil.experiments`)."""
+    engines = result.get("engines") or {}
+    if result.get("skipped") or not engines:
+        return []
+    ideal = result["params"]["ideal_s"]
+    step = 0.2 * switch_interval(result)
+    alone = {e: c["alone"]["wall_s"]["median"] / ideal for e, c in engines.items()}
+    longer = {
+        e: c["neighbour"]["wall_s"]["median"] / c["alone"]["wall_s"]["median"]
+        for e, c in engines.items()
+    }
+    p50 = {
+        e: (c["alone"]["request_p50"], c["neighbour"]["request_p50"]) for e, c in engines.items()
+    }
+    return [
+        Check(
+            f"alone, every engine finishes close to the ideal {ideal:.2f} s (within 1.5x)",
+            ", ".join(f"{e} {v:.2f}x" for e, v in alone.items()),
+            all(v <= 1.5 for v in alone.values()),
+        ),
+        Check(
+            "beside a CPU thread, every engine's crawl stretches (at least 10 % longer)",
+            ", ".join(f"{e} {v:.2f}x" for e, v in longer.items()),
+            all(v >= 1.1 for v in longer.values()),
+        ),
+        Check(
+            "beside a CPU thread, every engine's requests look slower (median up by over "
+            f"{step * 1e3:g} ms)",
+            ", ".join(f"{e} {a * 1e3:.0f} -> {b * 1e3:.0f} ms" for e, (a, b) in p50.items()),
+            all(b - a > step for a, b in p50.values()),
+        ),
+    ]
 
 
 # --- the child's side -----------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from concur.gil import stats, workloads
+from concur.gil.experiments import Check, switch_interval
 
 if TYPE_CHECKING:
     from concur.gil.lab import Lab
@@ -23,13 +24,54 @@ QUICK = (1e-5, 1e-4, 1e-3, 5e-3, 1e-1)
 
 EXPLAIN = (
     "What you should see, and why: a trade-off curve.  A long interval lets the CPU thread "
-    "keep the GIL, so it loses almost nothing, but the I/O thread waits up to a whole "
-    "interval for each answer it already has: p99 latency grows with the interval.  A short "
-    "interval gives the I/O thread the GIL back quickly, at the price of many more GIL "
-    "hand-offs, each of which costs the CPU thread time.  The default of 5 ms favours "
-    "throughput; no setting makes a CPU-bound neighbour harmless, only cheaper in one "
-    "currency or the other."
+    "keep the GIL, so it loses little, but the I/O thread waits about a whole interval for "
+    "an answer it already has: p99 latency grows with the interval.  A short interval gives "
+    "the I/O thread the GIL back quickly, at the price of many more GIL hand-offs, each of "
+    "which costs the CPU thread time: it keeps less of its speed than at the default.  The "
+    "default of 5 ms favours throughput: the CPU thread keeps most of its speed.  No setting "
+    "makes a CPU-bound neighbour harmless, only cheaper in one currency or the other."
 )
+
+
+def _label(seconds: float) -> str:
+    return f"{seconds * 1e6:g} us" if seconds < 1e-3 else f"{seconds * 1e3:g} ms"
+
+
+def check(result: dict[str, Any]) -> list[Check]:
+    """The text's expectations against one run (see :mod:`concur.gil.experiments`)."""
+    if result.get("skipped"):
+        return []
+    pts = sorted(result["points"], key=lambda pt: pt["interval_s"])
+    short, long = pts[0], pts[-1]
+    default = min(pts, key=lambda pt: abs(pt["interval_s"] - switch_interval(result)))
+    p99_short, p99_long = short["p99"]["median"], long["p99"]["median"]
+    share_short, share_default = short["cpu_share"]["median"], default["cpu_share"]["median"]
+    at = f"at {_label(default['interval_s'])}"
+    return [
+        Check(
+            f"at the longest interval ({_label(long['interval_s'])}) the I/O thread waits "
+            "about a whole interval (p99 at least half of it)",
+            f"p99 {p99_long * 1e3:.1f} ms",
+            p99_long >= long["interval_s"] / 2,
+        ),
+        Check(
+            f"p99 grows with the interval (at {_label(short['interval_s'])}, at most a tenth "
+            f"of p99 at {_label(long['interval_s'])})",
+            f"{p99_short * 1e3:.2f} ms against {p99_long * 1e3:.1f} ms",
+            p99_short <= p99_long / 10,
+        ),
+        Check(
+            f"a short interval costs the CPU thread throughput (at {_label(short['interval_s'])}"
+            f", under 90 % of what it keeps {at})",
+            f"{share_short:.0%} against {share_default:.0%} {at}",
+            share_short < 0.9 * share_default,
+        ),
+        Check(
+            f"the default keeps most of the CPU thread's speed (over 70 % of alone {at})",
+            f"{share_default:.0%}",
+            share_default > 0.7,
+        ),
+    ]
 
 
 def cpu_alone(seconds: float) -> float:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from concur.gil import stats, workloads
+from concur.gil.experiments import Check, switch_interval, usable_cpus
 
 if TYPE_CHECKING:
     from concur.gil.lab import Lab
@@ -23,14 +24,57 @@ if TYPE_CHECKING:
 GAP_S = 2e-4
 
 EXPLAIN = (
-    "What you should see, and why: with threads, the lanes take turns: blocks of about the "
-    "switch interval (5 ms by default, 1 ms in the middle panel), never overlapping, adding "
-    "up to one core between them — one thread runs bytecode while the other waits for the "
-    "GIL.  The processes' lanes run side by side and add up to about two cores (less when "
-    "the machine has other work: the OS then stops them too, which shows as gaps).  The "
-    "tracer itself is the tight loop; it needs no privileges because a thread that cannot "
-    "run cannot read the clock either."
+    "What you should see, and why: with threads, the lanes take turns in blocks of about the "
+    "switch interval (5 ms by default, 1 ms in the middle panel; longer on a busy machine, "
+    "where the thread due to take over must itself wait for a core), never overlapping, "
+    "adding up to one core between them: one thread runs bytecode while the other waits for "
+    "the GIL.  The processes' lanes run side by side and add up to about two cores when two "
+    "are idle (on a busy machine, or with one usable CPU, the OS stops them too, which shows "
+    "as gaps).  The tracer itself is the tight loop; it needs no privileges because a thread "
+    "that cannot run cannot read the clock either."
 )
+
+
+def check(result: dict[str, Any]) -> list[Check]:
+    """The text's expectations against one run (see :mod:`concur.gil.experiments`)."""
+    if result.get("skipped"):
+        return []
+    panels = result["panels"]
+    intervals = {"threads": switch_interval(result), "threads-1ms": 1e-3}
+    threads = {k: panels[k] for k in intervals if k in panels}
+    cores = {k: float(p["cores_busy"]["median"]) for k, p in threads.items()}
+    blocks = {k: float(p["median_block_ms"]["median"]) for k, p in threads.items()}
+    checks = [
+        Check(
+            "two threads add up to about one core, never two (under 1.3 cores)",
+            ", ".join(f"{c:.2f} cores at {intervals[k] * 1e3:g} ms" for k, c in cores.items()),
+            all(c < 1.3 for c in cores.values()),
+        ),
+        Check(
+            "threads run in blocks of about the switch interval (median block 0.5-4 intervals)",
+            ", ".join(f"{b:.2f} ms at {intervals[k] * 1e3:g} ms" for k, b in blocks.items()),
+            all(0.5 <= b / (intervals[k] * 1e3) <= 4 for k, b in blocks.items()),
+        ),
+    ]
+    if "processes" in panels:
+        procs = float(panels["processes"]["cores_busy"]["median"])
+        if usable_cpus(result) >= 2:
+            checks.append(
+                Check(
+                    "two processes run side by side (over 1.5 cores)",
+                    f"{procs:.2f} cores",
+                    procs > 1.5,
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    "with one usable CPU, the processes take turns too (under 1.3 cores)",
+                    f"{procs:.2f} cores",
+                    procs < 1.3,
+                )
+            )
+    return checks
 
 
 def _threads(seconds: float, interval: float | None) -> list[list[tuple[float, float]]]:
