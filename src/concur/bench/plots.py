@@ -30,9 +30,14 @@ FAILED_MARKER = "x"
 
 
 def _plt() -> Any:
+    """pyplot, on the Agg backend (files, no window) unless pyplot is already in use: a
+    notebook's inline backend stays, since the figures here are saved and closed."""
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt

@@ -17,9 +17,14 @@ COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA
 
 
 def _pyplot() -> Any:
+    """pyplot, on the Agg backend (files, no window) unless pyplot is already in use: a
+    notebook's inline backend stays, since the figures here are saved and closed."""
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
