@@ -18,7 +18,14 @@ PACKAGES = {"concur": ROOT / "src" / "concur", "mockserver": ROOT / "mockserver"
 # Lower layers first: a module may import its own layer and the ones before it, never
 # one after it.  (Within a layer, the cycle check below keeps the order honest.)
 LAYERS = [
-    ["concur.records", "concur.errors", "concur.attempt", "concur.retry", "concur.meter"],
+    [
+        "concur.records",
+        "concur.errors",
+        "concur.attempt",
+        "concur.retry",
+        "concur.meter",
+        "concur.collector",
+    ],
     ["concur.lifetime", "concur.lazy", "concur.warc"],
     ["concur.crawl"],
     ["concur.store"],

@@ -195,6 +195,14 @@ class Engine:
     ) -> CrawlResult:
         """Run ``job`` — ``("list", urls)``, ``("crawl", plan)`` or ``("cluster", frontier)``
         — on this engine's driver."""
+        from concur.collector import paced, threshold_for
+
+        with paced(threshold_for(config.concurrency)):  # see concur.collector
+            return self._run(job, config, on_record, on_page)
+
+    def _run(
+        self, job: JobSpec, config: CrawlConfig, on_record: OnRecord, on_page: OnPage
+    ) -> CrawlResult:
         spec = self.spec
         module = importlib.import_module(spec.module)
         options = dict(self.options)

@@ -70,6 +70,7 @@ import urllib3
 
 from concur import errors
 from concur.attempt import Attempt, failure, too_large
+from concur.collector import paced, threshold_for
 from concur.engines.drive_threads import run_threads
 from concur.engines.fetcher import (
     BlockingFetcher,
@@ -487,7 +488,8 @@ def run_here(
     """
     work = make_job(job, config, on_record)
     try:
-        result = run_threads(name, Fetcher, {}, work, config, green=True)
+        with paced(threshold_for(config.concurrency)):  # as Engine.run paces the parent
+            result = run_threads(name, Fetcher, {}, work, config, green=True)
     finally:
         work.close()
     flush = getattr(on_record, "flush", None)
