@@ -288,6 +288,11 @@ def main() -> None:
     parser.add_argument(
         "--baseline-src", metavar="DIR", help="also run each engine from this source tree"
     )
+    parser.add_argument(
+        "--baseline-engines",
+        metavar="NAMES",
+        help="only these engines from --baseline-src (one that is newer than it has no baseline)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the medians as JSON")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that nginx is stopped too
@@ -307,7 +312,8 @@ def run(args: argparse.Namespace) -> None:
     runners: dict[str, Any] = {}
     for n in names:
         runners[n] = lambda n=n: run_concur(n, args)
-        if args.baseline_src:
+        wanted = args.baseline_engines.split(",") if args.baseline_engines else names
+        if args.baseline_src and n in wanted:
             runners[f"{n} (baseline)"] = lambda n=n: run_concur(n, args, args.baseline_src)
     if not args.no_scrapy:
         runners["scrapy"] = lambda: run_scrapy(args)
@@ -349,8 +355,10 @@ def run(args: argparse.Namespace) -> None:
     pairs = {}
     if args.baseline_src:  # before/after, paired by round
         print()
-        for n in names:
-            now, before = trials[n], trials[f"{n} (baseline)"]
+        kept = [name for name in trials if name.endswith(" (baseline)")]
+        for n in names:  # an engine the baseline lacks is paired with its first engine
+            ref = f"{n} (baseline)" if f"{n} (baseline)" in trials else kept[0]
+            now, before = trials[n], trials[ref]
             per_round = [
                 (a["cpu_s"] / a["pages"]) / (b["cpu_s"] / b["pages"])
                 for a, b in zip(now, before, strict=True)
@@ -358,7 +366,7 @@ def run(args: argparse.Namespace) -> None:
             pairs[n] = statistics.median(per_round)
             print(
                 f"{n}: CPU per page {medians[n]['cpu_us_per_page']:,.0f} µs against "
-                f"{medians[n + ' (baseline)']['cpu_us_per_page']:,.0f} µs in the baseline; "
+                f"{medians[ref]['cpu_us_per_page']:,.0f} µs, {ref}; "
                 f"ratio {pairs[n]:.2f} (median of the rounds' ratios: "
                 + ", ".join(f"{r:.2f}" for r in per_round)
                 + ")"
