@@ -101,6 +101,26 @@ def test_the_bar_shows_rate_in_flight_and_failures() -> None:
     assert "0:00:01" in line  # elapsed, by the same clock
 
 
+@pytest.mark.parametrize("width", [70, 80, 100])
+def test_the_bar_is_one_line_on_a_narrow_terminal(width: int) -> None:
+    """At 80 columns, the usual terminal, "in flight" wrapped onto a second line."""
+    clock = Clock()
+    terminal = Console(file=io.StringIO(), width=width)
+    with progress_bar(
+        3000, "threads", enabled=True, concurrency=200, clock=clock, console=terminal
+    ) as on_record:
+        assert on_record is not None
+        for i in range(1234):
+            clock.now += 0.0005  # 2,000 requests/s, each having taken 100 ms: 200 in flight
+            on_record(record(i, 0.1, clock.now))
+        shown = Console(file=io.StringIO(), width=width, color_system=None)
+        shown.print(on_record.progress)  # type: ignore[attr-defined]
+        lines = shown.file.getvalue().rstrip("\n").splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == 1, lines
+    assert "1234/3000" in lines[0] and "2,000 req/s  ~200 in flight" in lines[0]
+    assert "0 failed" in lines[0]
+
+
 def test_no_bar_when_disabled_or_empty() -> None:
     with progress_bar(10, "x", enabled=False) as on_record:
         assert on_record is None

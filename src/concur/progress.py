@@ -83,6 +83,14 @@ class _Recent:
         return per_s, min(in_flight, float(cap))
 
 
+def _one_line() -> Any:
+    """A column that never wraps: on a narrow terminal the bar shrinks instead (rich
+    would otherwise wrap a text column, and the bar would take two lines at 80 columns)."""
+    from rich.table import Column
+
+    return Column(no_wrap=True)
+
+
 def _rates_column(recent: _Recent) -> Any:
     from rich.progress import ProgressColumn
     from rich.text import Text
@@ -94,7 +102,7 @@ def _rates_column(recent: _Recent) -> Any:
             per_s, in_flight = recent.rates()
             return Text(f"{per_s:>7,.0f} req/s  ~{in_flight:,.0f} in flight")
 
-    return Rates()
+    return Rates(table_column=_one_line())
 
 
 class _ListBar:
@@ -134,12 +142,12 @@ def progress_bar(
 
     recent = _Recent(total, concurrency, clock)
     columns = (
-        TextColumn("[bold]{task.description}"),
+        TextColumn("[bold]{task.description}", table_column=_one_line()),
         BarColumn(),
-        MofNCompleteColumn(),
+        MofNCompleteColumn(table_column=_one_line()),
         _rates_column(recent),
-        TextColumn("{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
+        TextColumn("{task.fields[failed]} failed", table_column=_one_line()),
+        TimeElapsedColumn(table_column=_one_line()),
     )
     with Progress(*columns, transient=True, console=console, get_time=clock) as progress:
         task = progress.add_task(label, total=total, failed=0)

@@ -280,6 +280,7 @@ def _bad(tmp_path: Path, name: str, text: str) -> str:
         (["--results", "{other}"], "not concur bench results"),
         (["--results", "{no_cpu}"], "no cpu scenario"),
         (["--results", "{odd}"], "cannot plan from it"),
+        (["--latency", "1e300h", "--rate", "1e300"], "more requests in flight than"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -318,3 +319,18 @@ def test_a_plain_install_plans_without_matplotlib_or_jsonschema() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "1,000 requests/s" in done.stdout and done.stderr == ""
+
+
+def test_extreme_figures_are_short_and_the_arithmetic_holds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """1e300 requests/s for an hour: figures as 3.6e+303, never three hundred digits."""
+    assert main(["plan", "--latency", "1h", "--rate", "1e300"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("1e+300 requests/s, each waiting 3600 s, on 2 cores: 3.6e+303 in flight")
+    assert max(len(word) for word in out.split()) < 30  # no run of hundreds of digits
+    asyncio = next(line for line in out.splitlines() if line.startswith("asyncio "))
+    assert "1.29e+296 of 1" in asyncio  # 1e300/s × 128.5 µs
+    assert "no: needs 1.29e+296 cores, run 1.29e+296 processes" in asyncio
+    with pytest.raises(ValueError, match="finite"):
+        plan(json.loads(SHIPPED.read_text()), 3.6e306, 1e300)

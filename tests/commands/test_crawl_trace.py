@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cli_helpers import concur
 from report.trace_format import Tracks, check_trace
 
@@ -104,3 +105,32 @@ def test_trace_with_a_shared_crawl_is_a_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "--trace draws a run in this process" in done.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "t.json").exists()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a full disk)")
+@pytest.mark.parametrize("mode", [["-n", "5", "--delay", "1"], ["--site", "--pages", "10"]])
+def test_a_trace_that_cannot_be_written_loses_nothing_else(tmp_path: Path, mode: list[str]) -> None:
+    """A full disk under --trace: one line, exit 2, and -o and the summary still written."""
+    out = tmp_path / "out.jsonl"
+    done = concur(*mode, "-o", str(out), "--trace", "/dev/full", "--json")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "concur crawl: error: cannot write /dev/full: No space left on device" in done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["ok"] >= 5
+    assert len(out.read_text().splitlines()) == summary["requests"]
+
+
+def test_an_empty_trace_path_is_a_usage_error() -> None:
+    """``--trace ""`` (an unset variable in a script) is refused, not taken as no trace."""
+    done = concur("-n", "1", "--trace", "")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "concur crawl: error: argument --trace: an empty path: give a file name "
+        "(see concur crawl --help)"
+    ]
+
+
+def test_a_serial_trace_says_it_ran_one_at_a_time(tmp_path: Path) -> None:
+    summary, doc, _ = _run(tmp_path, "--impl", "serial", "-n", "3", "--delay", "1")
+    assert summary["concurrency"] == 1 == doc["otherData"]["concurrency"]  # not -c's 100

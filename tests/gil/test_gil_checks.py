@@ -233,6 +233,29 @@ def test_a_claim_fails_on_a_result_that_contradicts_it(name: str) -> None:
     assert claim in failed[0].claim
 
 
+def test_a_figure_is_never_rounded_onto_the_other_side_of_its_bound() -> None:
+    """0.8977 under "under 0.9x" printed as 0.90x read as a ✓ that contradicts itself."""
+    from concur.gil.experiments import near
+
+    assert near(0.66, 0.9) == "0.66" and near(1.19, 0.8, 1.5) == "1.19"
+    assert near(0.8977, 0.9) == "0.898"
+    assert near(1.2996, 1.3) == "1.2996"  # four places before it leaves 1.3
+    assert near(1.3004, 1.3) == "1.3004"
+    assert near(1.3, 1.3) == "1.30"  # on the bound, shown on it
+    assert near(0.7999, 0.8, 1.5) == "0.7999" and near(1.5, 0.8, 1.5) == "1.50"
+
+
+def test_the_measured_figure_agrees_with_the_mark() -> None:
+    result = mixed()
+    result["times_slower"]["threads"] = sp(0.897748955459214)  # a real run's
+    result["times_slower"]["py_threads"] = sp(1.4996)
+    checks = {c.claim: c for c in get("mixed").load().check(_view(result))}
+    hashing = next(c for claim, c in checks.items() if "two cores hashing" in claim)
+    assert hashing.holds and hashing.measured == "threads 0.898x"
+    pure = next(c for claim, c in checks.items() if "pure-Python hash" in claim)
+    assert pure.holds and pure.measured == "1.4996x"
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_a_skipped_run_claims_nothing(name: str) -> None:
     assert get(name).load().check({"skipped": True, "reason": "no"}) == []

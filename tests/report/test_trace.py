@@ -215,3 +215,43 @@ def test_gil_trace_of_experiments_without_a_timeline_is_a_usage_error(
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--trace applies to the timeline and requests" in err[0]
+
+
+def test_gil_trace_to_an_empty_path_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        _gil(["timeline", "--trace", ""])
+    assert stop.value.code == 2
+    assert "argument --trace: an empty path" in capsys.readouterr().err
+
+
+def test_gil_trace_says_so_when_what_it_draws_was_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No file, and a line saying why, rather than nothing at all."""
+    from concur.gil import lab
+
+    skipped = [{"experiment": "timeline", "result": {"skipped": True, "reason": "test"}}]
+    monkeypatch.setattr(lab, "run_experiments", lambda _lab, _names: skipped)
+    monkeypatch.setattr(gil_command, "lacking", lambda _need: [])
+    parser = argparse.ArgumentParser(prog="concur gil")
+    gil_command.add_arguments(parser)
+    path = tmp_path / "t.json"
+    args = parser.parse_args(["timeline", "--out", str(tmp_path), "--trace", str(path)])
+    args._parser = parser
+    assert gil_command.run(args) == 0
+    assert f"no trace in {path}: the experiments it draws were skipped" in capsys.readouterr().out
+    assert not path.exists()
+
+
+def test_requests_of_no_length_never_take_in_flight_below_zero() -> None:
+    """The server answers an undelayed request within one tick: start == end."""
+    records = [
+        FetchRecord(i, f"http://h/{i}", 200, 1, None, 1, 0.01 * i, 0.01 * i + 0.005)
+        for i in range(3)
+    ]
+    server = [trace.ServerRequest("h", 0.01 * i + 0.001, 0.01 * i + 0.001, 200) for i in range(3)]
+    server.append(trace.ServerRequest("h", 0.002, 0.004, 200))
+    doc = trace.crawl_trace(records, engine="asyncio", server=server)
+    check_trace(doc)
+    counts = [e["args"]["requests"] for e in doc["traceEvents"] if e["ph"] == "C"]
+    assert min(counts) == 0 and max(counts) == 1

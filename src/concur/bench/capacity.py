@@ -301,8 +301,17 @@ def measure(results: dict[str, Any], latency_s: float) -> tuple[list[Measured], 
     return measured, notes
 
 
+BIG = 1e15  # past this a count is shown as 3.6e+303, not three hundred digits
+
+
 def _fmt(x: float) -> str:
+    if x >= BIG:
+        return f"{x:.3g}"
     return f"{x:,.0f}" if x >= 10 else f"{x:.2g}"
+
+
+def _cores(x: float) -> str:
+    return f"{x:.1f}" if x < BIG else f"{x:.3g}"
 
 
 def _choose(m: Measured, rate: float, latency_s: float, cores: int, bench_procs: int) -> Choice:
@@ -347,18 +356,18 @@ def _choose(m: Measured, rate: float, latency_s: float, cores: int, bench_procs:
     if serial:
         verdict = "yes: one at a time keeps up" if reaches else f"no: {_fmt(max_rate)}/s at most"
     elif not reaches and many:
-        verdict = f"no: needs {needed:.1f} cores, {cores} here"
+        verdict = f"no: needs {_cores(needed)} cores, {cores} here"
     elif not reaches:
         processes = max(2, math.ceil(needed))
         if knee is not None:  # and each process below its knee
             processes = max(processes, math.floor(in_flight / knee) + 1)
         more = f" on more than {cores} cores" if needed > cores else ""
-        verdict = f"no: needs {needed:.1f} cores, run {processes} processes{more}"
+        verdict = f"no: needs {_cores(needed)} cores, run {_fmt(processes)} processes{more}"
     elif past:
         verdict = f"past its knee at {share}"
         if not many and knee is not None:
             processes = math.floor(in_flight / knee) + 1
-            verdict += f": split over {processes} processes"
+            verdict += f": split over {_fmt(processes)} processes"
     elif past is None:
         verdict = f"CPU fits ({share}); {_fmt(in_flight)} in flight unmeasured"
     else:
@@ -388,8 +397,8 @@ def plan(results: dict[str, Any], latency_s: float, rate: float, cores: int | No
     Raises :class:`NotEnoughData` when the results hold no CPU per request at all;
     anything else missing becomes a note and unknown (None) figures.
     """
-    if not (latency_s > 0 and rate > 0):
-        raise ValueError("latency and rate must be more than 0")
+    if not (latency_s > 0 and rate > 0 and math.isfinite(rate * latency_s)):
+        raise ValueError("latency and rate must be more than 0, and their product finite")
     machine = _dict(results.get("machine"))
     affinity = machine.get("affinity")
     here = len(affinity) if isinstance(affinity, list) and affinity else machine.get("cpu_count")
@@ -403,7 +412,7 @@ def plan(results: dict[str, Any], latency_s: float, rate: float, cores: int | No
     in_flight = rate * latency_s
     if in_flight > FILE_LIMIT:
         notes.append(
-            f"{in_flight:,.0f} connections open at once: raise the open-file limit "
+            f"{_fmt(in_flight)} connections open at once: raise the open-file limit "
             f"(ulimit -n, often {FILE_LIMIT:,}) above that"
         )
     created = str(results.get("created") or "")[:10]

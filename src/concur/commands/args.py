@@ -30,6 +30,7 @@ __all__ = [
     "lacking",
     "latency_spec",
     "non_negative_int",
+    "output_path",
     "positive_int",
     "read_urls",
     "regex",
@@ -128,6 +129,14 @@ def size(text: str) -> int:
     if match is None or unit not in _SIZES:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 1G, 500MB, 65536)")
     return int(float(match.group(1)) * _SIZES[unit])
+
+
+def output_path(text: str) -> str:
+    """An argparse type: a file to write; an empty one (``--trace ""``) is refused, not
+    taken as "no file"."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path: give a file name")
+    return text
 
 
 def header(text: str) -> tuple[str, str]:

@@ -188,7 +188,7 @@ def _finish(
                 report(args, summary, render, _writer(kept.records))
                 _name_failures(args, summary, kept.records)
             return interrupt.exit_status(stop)
-    tracing.write_trace(args, result.records, clock, server)
+    traced = tracing.write_trace(args, result.records, clock, server)  # 2: not written
     server_peak = None if server is None else server.stats()["peak_in_flight"]
     summary = summarize(result, ideal_s=ideal_s, server_peak_in_flight=server_peak)
     summary["engine_options"] = dict(engine.options)
@@ -197,7 +197,7 @@ def _finish(
         summary["budget_ms"] = None if spent is None else spent.to_dict(scale=1e3)
     status = report(args, summary, render, _writer(result.records))
     _name_failures(args, summary, result.records)
-    return status
+    return max(status, traced)
 
 
 def _writer(records: Sequence[FetchRecord]) -> Callable[[str], int]:

@@ -36,6 +36,7 @@ from concur.commands.args import (
     header,
     latency_spec,
     non_negative_int,
+    output_path,
     pem_file,
     positive_int,
     read_urls,
@@ -264,6 +265,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--trace",
+        type=output_path,
         metavar="FILE",
         help="write the run as Chrome/Perfetto trace-event JSON, to open in ui.perfetto.dev "
         "or chrome://tracing: each request a slice on its lane, retries, politeness waits and "

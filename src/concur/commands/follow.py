@@ -57,6 +57,7 @@ def run(args: CrawlArgs, engine: Engine) -> int:
     clock: RunClock | None = None
     result: CrawlResult | None = None
     stop: KeyboardInterrupt | None = None
+    traced = 0  # 2: --trace could not be written (said already); the rest goes on
     try:
         with _site(args) as server:
             if server is not None:
@@ -71,7 +72,9 @@ def run(args: CrawlArgs, engine: Engine) -> int:
                 result = engine.crawl(_plan(args), args.config, kept)
             summary = _summary(args, result, server)
             if clock is not None:  # --trace, while the server can still tell its timeline
-                write_trace(args, result.records, clock, server, **_politeness(args, server))
+                traced = write_trace(
+                    args, result.records, clock, server, **_politeness(args, server)
+                )
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep what was done
         if kept is None:
             raise  # nothing ran yet
@@ -83,7 +86,8 @@ def run(args: CrawlArgs, engine: Engine) -> int:
         assert result is not None
         summary["engine_options"] = dict(engine.options)
         records = result.records
-        return report(args, summary, render_crawl, lambda path: _export(args, records))
+        status = report(args, summary, render_crawl, lambda path: _export(args, records))
+        return max(status, traced)
     if result is None:
         assert kept is not None
         result = kept.result(args.impl, args.config)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 
-from concur.commands.args import lacking
+from concur.commands.args import lacking, output_path
 
 DESCRIPTION = """\
 The GIL lab: show, measure and picture the GIL next to I/O-bound concurrency.
@@ -57,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--trace",
+        type=output_path,
         metavar="FILE",
         help="also write Chrome/Perfetto trace-event JSON (ui.perfetto.dev, chrome://tracing): "
         "the timeline experiment's threads as tracks with the spans each held the GIL, and the "
@@ -131,9 +132,11 @@ def run(args: argparse.Namespace) -> int:
         from concur.report import trace
 
         drawn = trace.gil_trace(docs)
-        if drawn is not None:  # None: every traced experiment was skipped
+        if drawn is not None:
             trace.write(args.trace, drawn)
             print(f"\nconcur gil: trace in {args.trace}: open it in https://ui.perfetto.dev")
+        else:  # every traced experiment was skipped: say so, rather than write nothing silently
+            print(f"\nconcur gil: no trace in {args.trace}: the experiments it draws were skipped")
     print(
         f"\nconcur gil: {len(docs)} experiment{'s' if len(docs) != 1 else ''} in "
         f"{time.perf_counter() - t0:.1f} s; JSON and figures in {out}/"

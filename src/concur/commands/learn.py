@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 
-from concur.commands.args import duration, positive_int
-
 DESCRIPTION = """\
 A learner's path through I/O concurrency: six small crawlers, 10-40 lines each, one
 model each, in reading order - serial, threads, callbacks on a selector, generator
@@ -43,23 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "step", nargs="?", type=_step_number, metavar="STEP", help="the step to run (1-6)"
     )
-    parser.add_argument("-n", type=positive_int, default=harness.DEFAULT_N, help="requests")
-    parser.add_argument(
-        "-c",
-        "--concurrency",
-        type=positive_int,
-        default=harness.DEFAULT_CONCURRENCY,
-        metavar="C",
-        help="requests in flight at most (step 1 always has 1)",
-    )
-    parser.add_argument(
-        "--delay",
-        type=duration("ms"),
-        default=harness.DEFAULT_DELAY_MS,
-        metavar="MS",
-        help="the mock server's delay before each answer, in ms unless a unit follows",
-    )
-    parser.add_argument("--json", action="store_true", help="the summary as one JSON object")
+    harness.add_options(parser)  # -n, -c, --delay and --json, as python -m concur.path.stepN
     parser.add_argument(
         "--code", action="store_true", help="print the step's source instead of running it"
     )
@@ -74,26 +56,36 @@ def _list() -> None:
     print("\nrun one: concur learn 1    read it: concur learn 1 --code    tutorial: docs/path.md")
 
 
+def _running_flags(args: argparse.Namespace) -> list[str]:
+    """The flags given that only running a step uses."""
+    given = {"-n": args.n, "-c": args.concurrency, "--delay": args.delay, "--json": args.json}
+    return [flag for flag, value in given.items() if value not in (None, False)]
+
+
 def run(args: argparse.Namespace) -> int:
     import importlib.util
     from pathlib import Path
 
+    from concur.commands.args import fail
     from concur.path import harness, step
 
+    parser: argparse.ArgumentParser = args._parser
+    running = _running_flags(args)
     if args.step is None:
-        if args.code or args.json:
-            args._parser.error("--code and --json need a STEP")
+        if args.code or running:
+            flags = ", ".join(running + (["--code"] if args.code else []))
+            fail(parser, f"{flags}: only with a STEP (concur learn lists the steps)")
         _list()
         return 0
     if args.code:  # read from the file: importing step 6 would monkey-patch this process
+        if running:
+            flags = ", ".join(running)
+            fail(parser, f"--code prints the step's source and runs nothing: no {flags} with it")
         spec = importlib.util.find_spec(step(args.step).module)
         assert spec is not None and spec.origin is not None
         print(Path(spec.origin).read_text(encoding="utf-8"), end="")
         return 0
+    n, concurrency, delay_ms = harness.sizes(step(args.step), args, parser.prog)
     return harness.lesson(
-        args.step,
-        n=args.n,
-        concurrency=args.concurrency,
-        delay_ms=args.delay,
-        as_json=args.json,
+        args.step, n=n, concurrency=concurrency, delay_ms=delay_ms, as_json=args.json
     )

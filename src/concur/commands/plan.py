@@ -28,6 +28,7 @@ example:
   concur plan --latency 1s --rate 300/min --cores 8 --results bench-out/results.json --json
 """
 
+BIG = 1e15  # past this a figure is shown as 3.6e+20, not as twenty-one digits (capacity.BIG)
 _RATE = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(?:/\s*(\S+?))?\s*")
 
 
@@ -114,8 +115,10 @@ def run(args: argparse.Namespace) -> int:
     from concur.bench.capacity import NotEnoughData, plan
 
     parser: argparse.ArgumentParser = args._parser
-    results, source = _load(parser, args.results)
     latency_s = args.latency / 1e3
+    if not math.isfinite(args.rate * latency_s):  # Little's law would give infinity
+        fail(parser, "--rate × --latency: more requests in flight than a number can hold")
+    results, source = _load(parser, args.results)
     try:
         answer = plan(results, latency_s, args.rate, args.cores)
     except NotEnoughData as exc:
@@ -145,13 +148,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _n(x: float) -> str:
-    """A count or rate: 5,000; 2.5; 0.25."""
+    """A count or rate: 5,000; 2.5; 0.25; 3.6e+20 rather than twenty-one digits."""
+    if x >= BIG:
+        return f"{x:.3g}"
     return f"{x:,.0f}" if x >= 10 else f"{x:.2g}"
 
 
 def _c(cores: float) -> str:
     """Cores: 0.64, 16.33; small ones to two figures (0.0028), not 0.00."""
+    if cores >= BIG:
+        return f"{cores:.3g}"
     return f"{cores:.2f}" if cores >= 0.095 else f"{cores:.2g}"
+
+
+def _mib(x: float, places: int = 0) -> str:
+    return f"{x:,.{places}f}" if x < BIG else f"{x:.3g}"
 
 
 def _s(seconds: float) -> str:
@@ -182,7 +193,7 @@ def table(answer: Plan) -> list[str]:
             f"{_n(c.max_rate)}/s",
             _n(c.in_flight),
             _knee(c),
-            "?" if c.memory_mib is None else f"{c.memory_mib:,.0f} MiB",
+            "?" if c.memory_mib is None else f"{_mib(c.memory_mib)} MiB",
             c.verdict,
         )
         for c in answer.choices
@@ -236,7 +247,7 @@ def explain(answer: Plan, source: str) -> list[str]:
                 f"Memory = RSS with nothing in flight + in flight × RSS per request in "
                 f"flight, a line through the peak RSS of {m.memory_from}: {best.engine} "
                 f"{m.base_mib:.1f} MiB + {_n(best.in_flight)} × {m.kib_per_slot:.1f} KiB = "
-                f"{best.memory_mib:.1f} MiB."
+                f"{_mib(best.memory_mib, 1)} MiB."
             )
         if m.knee_delay_ms is not None:
             where = f"{m.knee_delay_ms:g} ms"

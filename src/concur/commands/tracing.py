@@ -37,19 +37,27 @@ def write_trace(
     clock: RunClock | None,
     server: RunningServer | None = None,
     **draw: Any,
-) -> None:
+) -> int:
     """``--trace FILE``: the run's records, and the embedded server's own timeline
-    (every name it recorded) on the run's clock; ``draw``: more for ``crawl_trace``."""
+    (every name it recorded) on the run's clock; ``draw``: more for ``crawl_trace``.
+
+    Returns 0, or 2 when the file could not be written (a full disk): the error is
+    printed in one line, and the caller goes on to write ``-o`` and print the summary,
+    so that a trace it cannot keep loses nothing else of the run.
+    """
     if not args.trace or clock is None:
-        return
+        return 0
     from http.client import HTTPException
     from urllib.parse import quote
 
+    from concur.engines import ENGINES
+    from concur.errors import ConcurError
     from concur.report import trace
 
     seen: list[trace.ServerRequest] = []
     other: dict[str, Any] = {"command": "concur crawl", "mode": args.mode}
-    other["concurrency"] = args.config.concurrency
+    spec = ENGINES.get(args.impl)  # serial makes one request at a time, whatever -c says
+    other["concurrency"] = args.config.concurrency if spec is None or spec.concurrent else 1
     zero = clock.zero
     if server is not None and zero is not None:
         try:
@@ -60,10 +68,15 @@ def write_trace(
         else:
             seen = trace.server_requests(docs, zero)
     doc = trace.crawl_trace(records, engine=args.impl, server=seen, other=other, **draw)
-    trace.write(args.trace, doc)
+    try:
+        trace.write(args.trace, doc)
+    except ConcurError as exc:
+        print(f"concur crawl: error: {exc}", file=sys.stderr)
+        return 2
     if not args.json:
         print(
             f"concur: trace in {args.trace} ({len(doc['traceEvents'])} events): "
             "open it in https://ui.perfetto.dev or chrome://tracing",
             file=sys.stderr,
         )
+    return 0

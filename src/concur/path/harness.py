@@ -56,6 +56,7 @@ __all__ = [
     "peak_in_flight",
     "run",
     "serve",
+    "sizes",
 ]
 
 Answer = tuple[int, int, float, float]  # status, body bytes, start, end (perf_counter)
@@ -110,7 +111,8 @@ def measure(the_step: Step, crawl: Crawl, urls: list[str], concurrency: int) -> 
 
     in_flight = concurrency if the_step.concurrent else 1
     meter = Meter()
-    answers = crawl(urls, in_flight)
+    # never more workers than URLs: steps 4 and 5 start C of them whatever the list's size
+    answers = crawl(urls, max(1, min(in_flight, len(urls))))
     done = records(urls, answers, meter.t0)
     label = f"step{the_step.number}_{the_step.name}"
     return meter.result(label, CrawlConfig(concurrency=in_flight), done, peak_in_flight(done))
@@ -123,20 +125,70 @@ def missing(the_step: Step) -> str | None:
     return None
 
 
-def _in_child(the_step: Step, urls: list[str], concurrency: int) -> CrawlResult:
-    """Run the step in a fresh Python (``--child``): its changes die with that process."""
-    import subprocess
+def _failed(the_step: Step, exc: BaseException) -> str:
+    """The one line a step's exception becomes: the steps handle no errors themselves."""
+    what = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    return f"step {the_step.number} failed: {what} (the steps handle no errors; docs/path.md)"
+
+
+def _in_process(the_step: Step, crawl: Crawl, urls: list[str], concurrency: int) -> CrawlResult:
+    """:func:`measure`, with what a step raises as one line instead of a traceback.
+
+    Steps 3-5 stop at their first exception (a :class:`~concur.errors.ConcurError`
+    here); a thread of step 2 that raises ends alone, its URLs left without an answer
+    (records of kind ``other``), and is named once on stderr.
+    """
+    import threading
 
     from concur.errors import ConcurError
 
+    raised: list[BaseException] = []
+    hook = threading.excepthook
+
+    def keep(args: Any) -> None:  # a thread's exception: kept, not printed as a traceback
+        if args.exc_value is not None:
+            raised.append(args.exc_value)
+
+    threading.excepthook = keep
+    try:
+        result = measure(the_step, crawl, urls, concurrency)
+    except Exception as exc:
+        raise ConcurError(_failed(the_step, exc)) from exc
+    finally:
+        threading.excepthook = hook
+    if raised:
+        first = f"{type(raised[0]).__name__}: {raised[0]}".rstrip(": ")
+        print(
+            f"concur: step {the_step.number}: {len(raised)} of its threads stopped on an "
+            f"exception, their URLs unanswered (the first: {first})",
+            file=sys.stderr,
+        )
+    return result
+
+
+def _in_child(the_step: Step, urls: list[str], concurrency: int, delay_ms: float) -> CrawlResult:
+    """Run the step in a fresh Python (``--child``): its changes die with that process,
+    and it dies with this one (:func:`concur.lifetime.tied`)."""
+    import math
+    import subprocess
+
+    from concur.errors import ConcurError
+    from concur.lifetime import tied
+
     job = json.dumps({"urls": urls, "concurrency": concurrency})
-    done = subprocess.run(
-        [sys.executable, "-m", the_step.module, "--child"],
-        input=job,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    # generous: ten times the ideal, and ten minutes for starting and a slow machine
+    limit = 600 + 10 * math.ceil(len(urls) / max(1, concurrency)) * delay_ms / 1e3
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", the_step.module, "--child"],
+            input=job,
+            capture_output=True,
+            text=True,
+            timeout=limit,
+            **tied(),
+        )
+    except subprocess.TimeoutExpired:
+        raise ConcurError(f"step {the_step.number} did not finish in {limit:.0f} s") from None
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise ConcurError(f"step {the_step.number} failed (exit {done.returncode}): {last}")
@@ -180,12 +232,12 @@ def run(
     urls = book_urls(server.url, n, name, delay_ms=delay_ms)
     in_flight = concurrency if the_step.concurrent else 1
     if crawl is not None:
-        result = measure(the_step, crawl, urls, concurrency)
+        result = _in_process(the_step, crawl, urls, concurrency)
     elif the_step.isolated:
-        result = _in_child(the_step, urls, concurrency)
+        result = _in_child(the_step, urls, concurrency, delay_ms)
     else:
         module = importlib.import_module(the_step.module)
-        result = measure(the_step, module.crawl, urls, concurrency)
+        result = _in_process(the_step, module.crawl, urls, concurrency)
     seen = server.timeline(name)
     summary = summarize(
         result,
@@ -238,38 +290,81 @@ def lesson(
     return 1 if done.summary["failed"] else 0
 
 
+def _delay_ms(text: str) -> float:
+    """An argparse type: ``--delay``, a duration in ms within the embedded server's cap
+    (above it the server refuses every request with 400)."""
+    from concur.commands.args import duration
+    from mockserver.config import ServerConfig
+
+    value = duration("ms")(text)
+    cap = ServerConfig().max_delay_ms
+    if value > cap:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: at most {cap:g} ms ({cap / 60e3:g} min), the embedded server's cap"
+        )
+    return value
+
+
 def add_options(parser: argparse.ArgumentParser) -> None:
-    """``-n``, ``-c`` and ``--delay``: the size of the experiment."""
-    parser.add_argument("-n", type=int, default=DEFAULT_N, help="requests")
+    """``-n``, ``-c``, ``--delay`` and ``--json``: the size of the experiment, and the
+    output; :func:`sizes` fills in what was not given."""
+    from concur.commands.args import positive_int
+
+    parser.add_argument(
+        "-n", type=positive_int, default=None, help=f"requests (default: {DEFAULT_N})"
+    )
     parser.add_argument(
         "-c",
         "--concurrency",
-        type=int,
-        default=DEFAULT_CONCURRENCY,
+        type=positive_int,
+        default=None,
         metavar="C",
-        help="requests in flight at most (step 1: always 1)",
+        help=f"requests in flight at most; step 1 always has 1 (default: {DEFAULT_CONCURRENCY})",
     )
     parser.add_argument(
         "--delay",
-        type=float,
-        default=DEFAULT_DELAY_MS,
+        type=_delay_ms,
+        default=None,
         metavar="MS",
-        help="the mock server's delay before each answer, in ms",
+        help="the mock server's delay before each answer, in ms unless a unit follows "
+        f"(default: {DEFAULT_DELAY_MS:g})",
     )
     parser.add_argument("--json", action="store_true", help="the summary as one JSON object")
+
+
+def sizes(the_step: Step, args: argparse.Namespace, prog: str) -> tuple[int, int, float]:
+    """``(n, concurrency, delay_ms)`` from :func:`add_options`' flags, defaults filled in;
+    ``-c`` on a step that makes one request at a time is named as ignored (as ``concur
+    crawl --impl serial -c`` does)."""
+    if args.concurrency is not None and not the_step.concurrent:
+        print(
+            f"{prog}: warning: step {the_step.number} makes one request at a time: "
+            f"-c {args.concurrency} is ignored",
+            file=sys.stderr,
+        )
+    n = DEFAULT_N if args.n is None else args.n
+    c = DEFAULT_CONCURRENCY if args.concurrency is None else args.concurrency
+    return n, c, DEFAULT_DELAY_MS if args.delay is None else args.delay
 
 
 def _child(the_step: Step, crawl: Crawl) -> int:
     """``--child``: the job from stdin, the :class:`CrawlResult` as JSON on stdout."""
     job = json.load(sys.stdin)
-    result = measure(the_step, crawl, job["urls"], job["concurrency"])
+    try:
+        result = measure(the_step, crawl, job["urls"], job["concurrency"])
+    except Exception as exc:  # one line for the parent to show, not a traceback
+        print(f"{type(exc).__name__}: {exc}".rstrip(": "), file=sys.stderr)
+        return 1
     json.dump(result.to_dict(), sys.stdout)
     return 0
 
 
 def main(number: int, crawl: Crawl, argv: Sequence[str] | None = None) -> NoReturn:
     """``python -m concur.path.stepN_...``: run that step, in this process."""
-    parser = argparse.ArgumentParser(
+    from concur.cli import Parser
+    from concur.errors import ConcurError
+
+    parser = Parser(
         prog=f"python -m {step(number).module}",
         description=f"Step {number} of concur's learner's path: {step(number).line}.",
     )
@@ -278,15 +373,12 @@ def main(number: int, crawl: Crawl, argv: Sequence[str] | None = None) -> NoRetu
     args = parser.parse_args(argv)
     if args.child:
         raise SystemExit(_child(step(number), crawl))
-    if args.n < 1 or args.concurrency < 1 or args.delay < 0:
-        parser.error("-n and -c must be at least 1, and --delay at least 0")
-    raise SystemExit(
-        lesson(
-            number,
-            n=args.n,
-            concurrency=args.concurrency,
-            delay_ms=args.delay,
-            as_json=args.json,
-            crawl=crawl,
+    n, concurrency, delay_ms = sizes(step(number), args, parser.prog)
+    try:
+        status = lesson(
+            number, n=n, concurrency=concurrency, delay_ms=delay_ms, as_json=args.json, crawl=crawl
         )
-    )
+    except ConcurError as exc:  # a step that raised: one line, as concur learn says it
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        status = 2
+    raise SystemExit(status)

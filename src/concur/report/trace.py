@@ -211,8 +211,14 @@ class _Trace:
         self.events.append(event)
 
     def in_flight(self, pid: int, spans: Iterable[tuple[float, float]]) -> None:
-        """A counter of the spans in flight, a step at every start and end."""
-        steps = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+        """A counter of the spans in flight, a step at every start and end.
+
+        A span of no length (the server answers a request without delay within one tick
+        of its clock) was never in flight: it is left out, or its end, sorted before its
+        own start, would take the counter below zero.
+        """
+        timed = [(s, e) for s, e in spans if e > s]
+        steps = sorted([(s, 1) for s, _ in timed] + [(e, -1) for _, e in timed])
         now = 0
         for at, step in steps:  # an end sorts before a start at the same time
             now += step

@@ -37,6 +37,19 @@ class Check:
         return asdict(self)
 
 
+def near(value: float, *bounds: float, digits: int = 2) -> str:
+    """``value`` to ``digits`` decimals, or to as many more as keep it on its side of each
+    of a check's ``bounds``: 0.8977 against "under 0.9x" is shown 0.898, never 0.90,
+    which would read as a ✓ that contradicts itself."""
+    text = f"{value:.{digits}f}"
+    for places in range(digits, digits + 7):
+        text = f"{value:.{places}f}"
+        shown = float(text)
+        if all((shown < b) == (value < b) and (shown > b) == (value > b) for b in bounds):
+            break
+    return text
+
+
 def usable_cpus(result: dict[str, Any]) -> int:
     """The CPUs the run could use, from the ``machine`` a result was measured on."""
     machine = result.get("machine") or {}

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from concur.gil.experiments import Check
+from concur.gil.experiments import Check, near
 from concur.gil.machine import describe, free_threaded_build, machine_info
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def check(result: dict[str, Any]) -> list[Check]:
             Check(
                 "the other interpreter has a GIL: pure-Python threads stay at about 1x there "
                 "(under 1.3x)",
-                f"threads {threads:.2f}x there",
+                f"threads {near(threads, 1.3)}x there",
                 threads < 1.3,
             )
         ]
@@ -61,7 +61,7 @@ def check(result: dict[str, Any]) -> list[Check]:
         checks.append(
             Check(
                 "with the GIL off, pure-Python threads speed up (over 1.3x)",
-                f"threads {threads:.2f}x there",
+                f"threads {near(threads, 1.3)}x there",
                 threads > 1.3,
             )
         )
@@ -69,7 +69,7 @@ def check(result: dict[str, Any]) -> list[Check]:
         Check(
             "with the GIL off, a CPU thread barely slows the I/O thread (at least half the "
             "round trips of alone)",
-            f"{kept:.2f} of alone there",
+            f"{near(kept, 0.5)} of alone there",
             kept >= 0.5,
         ),
         Check(

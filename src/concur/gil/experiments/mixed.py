@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from concur.gil import machine, stats, workloads
-from concur.gil.experiments import Check, usable_cpus
+from concur.gil.experiments import Check, near, usable_cpus
 
 if TYPE_CHECKING:
     from concur.gil.lab import Lab
@@ -66,7 +66,7 @@ def check(result: dict[str, Any]) -> list[Check]:
     checks = [
         Check(
             "serial pays every save in full (over 2x no I/O)",
-            f"serial {serial:.2f}x",
+            f"serial {near(serial, 2)}x",
             serial > 2,
         ),
         Check(
@@ -86,7 +86,7 @@ def check(result: dict[str, Any]) -> list[Check]:
         checks.append(
             Check(
                 f"with {hash_ms:.1f} ms hashes, full async lands close to 1x (under 1.5x)",
-                f"async {full:.2f}x",
+                f"async {near(full, 1.5)}x",
                 full < 1.5,
             )
         )
@@ -105,7 +105,7 @@ def check(result: dict[str, Any]) -> list[Check]:
         checks.append(
             Check(
                 "threads with bcrypt beat doing no I/O at all, two cores hashing (under 0.9x)",
-                f"threads {threads:.2f}x",
+                f"threads {near(threads, 0.9)}x",
                 threads < 0.9,
             )
         )
@@ -114,7 +114,7 @@ def check(result: dict[str, Any]) -> list[Check]:
             Check(
                 "with one usable CPU, threads with bcrypt can only overlap the saves: about "
                 "1x (under 1.3x)",
-                f"threads {threads:.2f}x",
+                f"threads {near(threads, 1.3)}x",
                 threads < 1.3,
             )
         )
@@ -124,7 +124,7 @@ def check(result: dict[str, Any]) -> list[Check]:
             Check(
                 "threads with a pure-Python hash are back to about 1x of its own no-I/O time "
                 "(0.8-1.5x)",
-                f"{py:.2f}x",
+                f"{near(py, 0.8, 1.5)}x",
                 0.8 <= py <= 1.5,
             )
         )

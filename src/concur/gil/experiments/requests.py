@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from concur.gil import stats
-from concur.gil.experiments import Check, switch_interval
+from concur.gil.experiments import Check, near, switch_interval
 
 if TYPE_CHECKING:
     from concur.gil.lab import Lab
@@ -53,12 +53,12 @@ def check(result: dict[str, Any]) -> list[Check]:
     return [
         Check(
             f"alone, every engine finishes close to the ideal {ideal:.2f} s (within 1.5x)",
-            ", ".join(f"{e} {v:.2f}x" for e, v in alone.items()),
+            ", ".join(f"{e} {near(v, 1.5)}x" for e, v in alone.items()),
             all(v <= 1.5 for v in alone.values()),
         ),
         Check(
             "beside a CPU thread, every engine's crawl stretches (at least 10 % longer)",
-            ", ".join(f"{e} {v:.2f}x" for e, v in longer.items()),
+            ", ".join(f"{e} {near(v, 1.1)}x" for e, v in longer.items()),
             all(v >= 1.1 for v in longer.values()),
         ),
         Check(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from concur.gil import stats, workloads
-from concur.gil.experiments import Check, usable_cpus
+from concur.gil.experiments import Check, near, usable_cpus
 
 if TYPE_CHECKING:
     from concur.gil.lab import Lab
@@ -53,7 +53,7 @@ def check(result: dict[str, Any]) -> list[Check]:
     checks = [
         Check(
             "pure-Python CPU: threads gain nothing (under 1.3x)",
-            f"threads {threads:.2f}x",
+            f"threads {near(threads, 1.3)}x",
             threads < 1.3,
         )
     ]
@@ -62,7 +62,7 @@ def check(result: dict[str, Any]) -> list[Check]:
             Check(
                 f"pure-Python CPU: processes run on several cores at once (over 1.3x, toward "
                 f"the {cores} usable cores)",
-                f"processes {processes:.2f}x",
+                f"processes {near(processes, 1.3)}x",
                 processes > 1.3,
             )
         )
@@ -71,7 +71,7 @@ def check(result: dict[str, Any]) -> list[Check]:
             Check(
                 "pure-Python CPU: with one usable CPU, processes cannot run side by side "
                 "either (under 1.3x)",
-                f"processes {processes:.2f}x",
+                f"processes {near(processes, 1.3)}x",
                 processes < 1.3,
             )
         )
@@ -80,7 +80,7 @@ def check(result: dict[str, Any]) -> list[Check]:
         Check(
             "GIL-releasing CPU: threads keep up with processes (at least 3/4 of their speed-up"
             + (", and over 1.3x)" if cores >= 2 else ")"),
-            f"threads {t:.2f}x, processes {p:.2f}x",
+            f"threads {near(t, 1.3)}x, processes {p:.2f}x",
             t >= 0.75 * p and (t > 1.3 or cores < 2),
         )
     )
@@ -98,7 +98,7 @@ def check(result: dict[str, Any]) -> list[Check]:
     checks.append(
         Check(
             "asyncio and gevent never run CPU work in parallel (both CPU rows under 1.3x)",
-            ", ".join(f"{m} {a:.2f}x and {b:.2f}x" for m, (a, b) in inline.items()),
+            ", ".join(f"{m} {near(a, 1.3)}x and {near(b, 1.3)}x" for m, (a, b) in inline.items()),
             all(max(pair) < 1.3 for pair in inline.values()),
         )
     )

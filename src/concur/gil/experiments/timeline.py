@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from concur.gil import stats, workloads
-from concur.gil.experiments import Check, switch_interval, usable_cpus
+from concur.gil.experiments import Check, near, switch_interval, usable_cpus
 
 if TYPE_CHECKING:
     from concur.gil.lab import Lab
@@ -47,7 +47,9 @@ def check(result: dict[str, Any]) -> list[Check]:
     checks = [
         Check(
             "two threads add up to about one core, never two (under 1.3 cores)",
-            ", ".join(f"{c:.2f} cores at {intervals[k] * 1e3:g} ms" for k, c in cores.items()),
+            ", ".join(
+                f"{near(c, 1.3)} cores at {intervals[k] * 1e3:g} ms" for k, c in cores.items()
+            ),
             all(c < 1.3 for c in cores.values()),
         ),
         Check(
@@ -62,7 +64,7 @@ def check(result: dict[str, Any]) -> list[Check]:
             checks.append(
                 Check(
                     "two processes run side by side (over 1.5 cores)",
-                    f"{procs:.2f} cores",
+                    f"{near(procs, 1.5)} cores",
                     procs > 1.5,
                 )
             )
@@ -70,7 +72,7 @@ def check(result: dict[str, Any]) -> list[Check]:
             checks.append(
                 Check(
                     "with one usable CPU, the processes take turns too (under 1.3 cores)",
-                    f"{procs:.2f} cores",
+                    f"{near(procs, 1.3)} cores",
                     procs < 1.3,
                 )
             )
