@@ -25,6 +25,7 @@ LAYERS = [
         "concur.retry",
         "concur.meter",
         "concur.collector",
+        "concur.args",
     ],
     ["concur.lifetime", "concur.lazy", "concur.warc"],
     ["concur.crawl"],

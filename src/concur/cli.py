@@ -17,7 +17,8 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+
+from concur.args import Help, Parser
 
 COMMANDS = {
     "crawl": ("concur.commands.crawl", "fetch URLs, crawl, or run the book's experiment"),
@@ -35,39 +36,6 @@ COMMANDS = {
     "export": ("concur.commands.export", "write a shared crawl's records as JSON Lines"),
     "learn": ("concur.commands.learn", "a learner's path: six small crawlers, serial to gevent"),
 }
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with usage errors on one line: what went wrong and where help is.
-
-    argparse's own ``error`` prints the whole usage block first, a dozen lines for
-    ``concur crawl``, in which the one line that matters is easy to miss.
-    """
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-class Help(argparse.RawDescriptionHelpFormatter):
-    """Descriptions as written, and every option's default in its help.
-
-    A help text that names its default already (``(default: ...)``) is left alone;
-    flags whose default is None or False (not given) show none.
-    """
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        default = action.default
-        if (
-            "default" in text
-            or not action.option_strings
-            or default is None
-            or default is False
-            or default == []
-            or default is argparse.SUPPRESS
-        ):
-            return text
-        return f"{text} (default: %(default)s)".lstrip()
 
 
 def _fill_missing_help(parser: argparse.ArgumentParser) -> None:

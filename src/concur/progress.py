@@ -57,6 +57,8 @@ class _Recent:
         now = self.clock()
         took = max(0.0, record.end - record.start)
         with self._lock:
+            if not self.done:  # the run began when its first request did, not when the
+                self.t0 = now - took  # bar was made (engines take a while to start)
             self.done += 1
             if record.error is not None:
                 self.failed += 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from concur.commands.args import (
+from concur.args import (
     UsageError,
     duration,
     header,

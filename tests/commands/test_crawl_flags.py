@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
+from concur.args import UsageError
 from concur.cli import COMMANDS, Help, build_parser
 from concur.commands import crawl_args
-from concur.commands.args import UsageError
 
 
 def concur(*args: str) -> subprocess.CompletedProcess[str]:
@@ -109,6 +109,9 @@ def test_flags_that_do_not_apply_are_refused(
         ["--impl", "asyncio", "--client", "simple"],
         ["--site", "http://127.0.0.1:1/"],
         ["--delay", "1 parsec"],
+        ["--delay", "11min"],  # over the mock server's cap: every request would be a 400
+        ["-n", "5", "-o", ""],
+        ["-n", "5", "--warc", ""],
     ],
 )
 def test_refusals_are_one_line_and_exit_2(argv: list[str]) -> None:

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from cli_helpers import concur
 
+from concur.args import UsageError
 from concur.cli import build_parser
 from concur.commands import crawl_args
-from concur.commands.args import UsageError
 from concur.crawl.plan import CrawlPlan
 from concur.crawl.scheduler import CrawlOptions
 from concur.records import CrawlConfig

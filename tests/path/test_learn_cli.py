@@ -94,7 +94,7 @@ def test_without_gevent_step_6_says_how_to_install_it(argv: list[str]) -> None:
         (["learn", "--code"], "--code: only with a STEP"),
         (["learn", "4", "--code", "-n", "5"], "runs nothing: no -n with it"),
         (["learn", "4", "--code", "--json", "--delay", "5"], "no --delay, --json with it"),
-        (["learn", "1", "--delay", "11m"], "the embedded server's cap"),
+        (["learn", "1", "--delay", "11m"], "the mock server's cap"),
     ],
 )
 def test_a_flag_that_does_not_apply_is_a_usage_error(

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from concur.args import fail, lacking, positive_int
 from concur.bench.scenarios import NAMES
-from concur.commands.args import fail, lacking, positive_int
 
 DESCRIPTION = """\
 Run every engine side by side on the benchmark scenarios, against the ideal.

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from concur.args import UsageError
 from concur.commands import crawl_args, follow, interrupt, tracing
-from concur.commands.args import UsageError
 from concur.commands.crawl_args import CrawlArgs
 from concur.commands.output import check_writable, report, write_jsonl
 

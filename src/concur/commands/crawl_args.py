@@ -30,7 +30,7 @@ import argparse
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from concur.commands.args import (
+from concur.args import (
     UsageError,
     duration,
     header,
@@ -41,8 +41,8 @@ from concur.commands.args import (
     positive_int,
     read_urls,
     regex,
-    resolve_entry,
     seed,
+    server_delay,
     size,
 )
 from concur.crawl.plan import CrawlPlan
@@ -245,12 +245,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o",
         "--output",
+        type=output_path,
         metavar="FILE",
         help="write one JSON record per URL to FILE (JSON Lines); with --db, every result "
         "in the file",
     )
     parser.add_argument(
         "--warc",
+        type=output_path,
         metavar="PATH",
         help="keep every exchange (request and response as received, robots.txt too) in WARC "
         "files: PATH, e.g. crawl.warc.gz (pip install 'concur[warc]')",
@@ -391,7 +393,7 @@ def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
     )
     server.add_argument(
         "--delay",
-        type=duration("ms"),
+        type=server_delay,
         default=None,
         metavar="MS",
         help="the mock server's delay before each answer, in ms unless a unit follows, e.g. "
@@ -695,3 +697,13 @@ def with_seeds(
     plan = replace(args.plan, seeds=seeds, domains=domains + args.plan.domains)
     config = replace(args.config, ca_file=ca_file) if ca_file else args.config
     return replace(args, plan=plan, config=config)
+
+
+def resolve_entry(text: str) -> tuple[str, int, str]:
+    """An argparse type: curl's ``HOST:PORT:ADDR`` (``--resolve``)."""
+    from concur.engines.connect import parse_resolve
+
+    try:
+        return parse_resolve(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--resolve ")) from None

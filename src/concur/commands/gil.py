@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 
-from concur.commands.args import lacking, output_path
+from concur.args import lacking, output_path
 
 DESCRIPTION = """\
 The GIL lab: show, measure and picture the GIL next to I/O-bound concurrency.

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     import importlib.util
     from pathlib import Path
 
-    from concur.commands.args import fail
+    from concur.args import fail
     from concur.path import harness, step
 
     parser: argparse.ArgumentParser = args._parser

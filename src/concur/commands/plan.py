@@ -7,7 +7,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from concur.commands.args import duration, fail, parse_duration, positive_int
+from concur.args import duration, fail, parse_duration, positive_int
 
 if TYPE_CHECKING:
     from concur.bench.capacity import Choice, Measured, Plan

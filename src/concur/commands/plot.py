@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from concur.commands.args import fail, lacking
+from concur.args import fail, lacking
 
 DESCRIPTION = """\
 Redraw every figure and the report of a benchmark from its results.json alone.

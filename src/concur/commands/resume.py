@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from concur.commands.args import UsageError
+from concur.args import UsageError
 from concur.commands.crawl_args import CrawlArgs
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from concur.args import UsageError
 from concur.cluster.frontier import redact
 from concur.commands import follow, interrupt
-from concur.commands.args import UsageError
 from concur.commands.crawl_args import CrawlArgs, with_seeds
 from concur.commands.output import report, write_jsonl
 from concur.errors import ConcurError

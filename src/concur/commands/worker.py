@@ -13,8 +13,8 @@ import argparse
 import sys
 from dataclasses import dataclass, replace
 
+from concur.args import UsageError, positive_int
 from concur.commands import interrupt
-from concur.commands.args import UsageError, positive_int
 from concur.commands.crawl_args import (
     add_connect_arguments,
     add_engine_options,

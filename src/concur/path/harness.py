@@ -290,25 +290,10 @@ def lesson(
     return 1 if done.summary["failed"] else 0
 
 
-def _delay_ms(text: str) -> float:
-    """An argparse type: ``--delay``, a duration in ms within the embedded server's cap
-    (above it the server refuses every request with 400)."""
-    from concur.commands.args import duration
-    from mockserver.config import ServerConfig
-
-    value = duration("ms")(text)
-    cap = ServerConfig().max_delay_ms
-    if value > cap:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: at most {cap:g} ms ({cap / 60e3:g} min), the embedded server's cap"
-        )
-    return value
-
-
 def add_options(parser: argparse.ArgumentParser) -> None:
     """``-n``, ``-c``, ``--delay`` and ``--json``: the size of the experiment, and the
     output; :func:`sizes` fills in what was not given."""
-    from concur.commands.args import positive_int
+    from concur.args import positive_int, server_delay
 
     parser.add_argument(
         "-n", type=positive_int, default=None, help=f"requests (default: {DEFAULT_N})"
@@ -323,7 +308,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--delay",
-        type=_delay_ms,
+        type=server_delay,
         default=None,
         metavar="MS",
         help="the mock server's delay before each answer, in ms unless a unit follows "
@@ -361,7 +346,7 @@ def _child(the_step: Step, crawl: Crawl) -> int:
 
 def main(number: int, crawl: Crawl, argv: Sequence[str] | None = None) -> NoReturn:
     """``python -m concur.path.stepN_...``: run that step, in this process."""
-    from concur.cli import Parser
+    from concur.args import Parser
     from concur.errors import ConcurError
 
     parser = Parser(

@@ -1,4 +1,9 @@
-"""Argument types shared by the commands: numbers, durations, headers, patterns, URL lists.
+"""Argument types shared by every command line: numbers, durations, headers, patterns,
+URL lists, and the parser whose usage errors are one line.
+
+The ``concur`` commands use them, and so does each step of the learner's path when it is
+run on its own (``python -m concur.path.step3_callbacks``): that is why they live here,
+below both, and not in :mod:`concur.commands`.
 
 Each ``type=`` function here turns one command-line string into a value or raises
 ``argparse.ArgumentTypeError``, which argparse reports as a one-line usage error naming
@@ -23,6 +28,8 @@ from pathlib import Path
 from typing import NoReturn
 
 __all__ = [
+    "Help",
+    "Parser",
     "UsageError",
     "duration",
     "fail",
@@ -34,6 +41,7 @@ __all__ = [
     "positive_int",
     "read_urls",
     "regex",
+    "server_delay",
 ]
 
 
@@ -113,6 +121,21 @@ def duration(unit: str, *, positive: bool = False) -> Callable[[str], float]:
     return parse
 
 
+def server_delay(text: str) -> float:
+    """An argparse type: the mock server's delay, in ms unless a unit follows, at most its
+    cap (above it the server answers every request with 400: a run of nothing but
+    failures, and an efficiency that means nothing)."""
+    from mockserver.config import ServerConfig
+
+    value = duration("ms")(text)
+    cap = ServerConfig().max_delay_ms
+    if value > cap:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: at most {cap:g} ms ({cap / 60e3:g} min), the mock server's cap"
+        )
+    return value
+
+
 _SIZES = {"": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024**2, "mb": 1000**2,
           "mib": 1024**2, "g": 1024**3, "gb": 1000**3, "gib": 1024**3}  # fmt: skip
 _SIZE = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*")
@@ -145,16 +168,6 @@ def header(text: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"{text!r} should be 'NAME: VALUE'")
     return name.strip(), value.strip()
-
-
-def resolve_entry(text: str) -> tuple[str, int, str]:
-    """An argparse type: curl's ``HOST:PORT:ADDR`` (``--resolve``)."""
-    from concur.engines.connect import parse_resolve
-
-    try:
-        return parse_resolve(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("--resolve ")) from None
 
 
 def pem_file(text: str) -> str:
@@ -232,3 +245,36 @@ def lacking(modules: Iterable[str]) -> list[str]:
         if not found:
             out.append(name)
     return out
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line: what went wrong and where help is.
+
+    argparse's own ``error`` prints the whole usage block first, a dozen lines for
+    ``concur crawl``, in which the one line that matters is easy to miss.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class Help(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written, and every option's default in its help.
+
+    A help text that names its default already (``(default: ...)``) is left alone;
+    flags whose default is None or False (not given) show none.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or not action.option_strings
+            or default is None
+            or default is False
+            or default == []
+            or default is argparse.SUPPRESS
+        ):
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
