@@ -26,6 +26,7 @@ LAYERS = [
         "concur.meter",
         "concur.collector",
         "concur.args",
+        "concur.loops",
     ],
     ["concur.lifetime", "concur.lazy", "concur.warc"],
     ["concur.crawl"],

@@ -21,11 +21,9 @@ accepted the same way.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import fields, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from concur.cluster.frontier import FrontierSpec, RedisFrontier
 from concur.crawl.hook import OnPage
@@ -34,11 +32,10 @@ from concur.crawl.scheduler import CrawlOptions
 from concur.engines import get_engine
 from concur.errors import ConcurError
 from concur.jobs import OnRecord
+from concur.loops import outside_loop
 from concur.records import CrawlConfig, CrawlResult
 
 __all__ = ["fetch", "follow", "outside_loop", "work"]
-
-T = TypeVar("T")
 
 
 def _take(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -145,33 +142,3 @@ def work(
 
 def _spec(frontier: FrontierSpec | str) -> FrontierSpec:
     return frontier if isinstance(frontier, FrontierSpec) else FrontierSpec(frontier)
-
-
-def outside_loop(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)``, in a fresh thread of its own when this thread runs an event loop.
-
-    Blocking code that starts a loop of its own (``asyncio.run``, an
-    :class:`asyncio.Runner`) fails where one is already running — a Jupyter cell, an async
-    web handler — with "cannot be called from a running event loop".  Run aside, it
-    owns its loop as it would in a script; this thread waits for it, and gets its result
-    or its exception.  Without a running loop ``fn`` simply runs here.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:  # the usual case: nothing runs a loop in this thread
-        return fn(*args, **kwargs)
-    box: dict[str, Any] = {}
-
-    def aside() -> None:
-        try:
-            box["result"] = fn(*args, **kwargs)
-        except BaseException as exc:  # handed to the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=aside, name="concur-outside-loop", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    result: T = box["result"]
-    return result

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -27,6 +26,7 @@ from typing import Any, TypeVar
 
 from concur.attempt import Attempt, failure, one_line
 from concur.jobs import Work
+from concur.loops import outside_loop
 from concur.meter import Meter
 from concur.records import CrawlConfig, CrawlResult, ErrorKind
 
@@ -124,25 +124,11 @@ def run_async(
 
 
 def run_coroutine(coro: Coroutine[Any, Any, T], loop_factory: LoopFactory | None = None) -> T:
-    """Run ``coro`` on a fresh loop; in a thread of its own if this thread runs a loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:  # the usual case: no loop here, so this thread can own one
+    """Run ``coro`` on a fresh loop; in a thread of its own if this thread runs a loop
+    (:func:`concur.loops.outside_loop`)."""
+
+    def on_a_fresh_loop() -> T:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             return runner.run(coro)
-    box: dict[str, Any] = {}
 
-    def in_thread() -> None:
-        try:
-            with asyncio.Runner(loop_factory=loop_factory) as runner:
-                box["result"] = runner.run(coro)
-        except BaseException as exc:  # handed to the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=in_thread, name="concur-loop", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    result: T = box["result"]
-    return result
+    return outside_loop(on_a_fresh_loop)

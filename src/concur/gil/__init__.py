@@ -52,8 +52,8 @@ def run(
     The lab draws its files with matplotlib's Agg backend; the backend in use before
     (a notebook's inline one) is put back afterwards.
     """
-    from concur.api import outside_loop
     from concur.gil.lab import Lab, run_experiments
+    from concur.loops import outside_loop
 
     where = None if out is None else Path(out)
 
