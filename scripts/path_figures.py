@@ -34,7 +34,6 @@ from typing import Any
 from concur.path import STEPS, harness
 
 OUT = Path("docs/images/path")
-DPI = 90
 COLORS = ("#8C8C8C", "#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3")
 
 
@@ -92,26 +91,16 @@ def measure(n: int, c: int, delay_ms: float, repeat: int) -> dict[str, Any]:
 
 
 def _pyplot() -> Any:
-    import matplotlib
+    from concur.gil.plots import _pyplot as pyplot  # Agg unless a notebook's is in use
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def _save(fig: Any, path: Path) -> None:
-    """A small PNG: rendered at ``DPI``, then reduced to a 256-colour palette."""
-    import io
+    """A small PNG, as the GIL lab saves its figures (a 256-colour palette)."""
+    from concur.gil.plots import save_png
 
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=DPI, format="png")
-    _pyplot().close(fig)
-    buffer.seek(0)
-    with Image.open(buffer) as image:
-        image.convert("RGB").quantize(colors=256).save(path, format="PNG", optimize=True)
+    save_png(fig, path)
     print(f"wrote {path}", file=sys.stderr)
 
 

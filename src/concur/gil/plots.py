@@ -30,7 +30,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_png(fig: Any, path: Path) -> Path:
     """Save as a small PNG: rendered at ``DPI``, then reduced to a 256-colour palette."""
     import io
 
@@ -104,7 +104,7 @@ def speedup_heatmap(result: dict[str, Any], path: Path) -> Path:
     bar = fig.colorbar(image, ax=ax, label="speed-up (log)")
     bar.set_ticks([t for t in (0.5, 1, 2, 4, 8, 16, 32) if t <= max(top, 4.0)])
     _plain(bar.ax.yaxis, "x")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --- 2. convoy --------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def convoy(result: dict[str, Any], path: Path) -> Path:
     hist.set_ylabel("share of the I/O thread's time")
     hist.set_title("Where the round-trip time goes", fontsize=10)
     hist.legend(fontsize=7)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --- 3. switch interval ------------------------------------------------------------------
@@ -229,7 +229,7 @@ def switch_tradeoff(result: dict[str, Any], path: Path) -> Path:
     more = share.get_legend_handles_labels()
     sweep.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper left")
     sweep.set_title("Against the interval (median, min-max band)", fontsize=10)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --- 4. GIL timeline ---------------------------------------------------------------------
@@ -262,7 +262,7 @@ def gil_timeline(result: dict[str, Any], path: Path) -> Path:
         )
     axes[-1].set_xlabel("time, ms")
     fig.supylabel("one lane per thread or process: a bar while it ran", fontsize=9)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --- 5. event-loop lag -------------------------------------------------------------------
@@ -314,7 +314,7 @@ def loop_lag(result: dict[str, Any], path: Path) -> Path:
     )
     bars.set_ylabel("lag, ms (log): p50 light, p99 dark")
     bars.set_title("Lag, and debug-mode slow-callback warnings", fontsize=10)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --- 6. the mixed workload ---------------------------------------------------------------
@@ -352,7 +352,7 @@ def mixed_slower(result: dict[str, Any], path: Path) -> Path:
         "(median, min-max)",
         fontsize=10,
     )
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def mixed_calls(result: dict[str, Any], path: Path) -> Path:
@@ -382,7 +382,7 @@ def mixed_calls(result: dict[str, Any], path: Path) -> Path:
         fontsize=7,
         loc="lower right",
     )
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --- 7. requests under CPU load -----------------------------------------------------------
@@ -418,7 +418,7 @@ def request_timelines(result: dict[str, Any], path: Path) -> Path:
     fig.supylabel(
         "one row per request, in the order they started (first at the bottom)", fontsize=9
     )
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --- 8. free-threaded, side by side ----------------------------------------------------
@@ -482,4 +482,4 @@ def side_by_side(result: dict[str, Any], path: Path) -> Path:
     sw.set_title("3. Switch interval", fontsize=10)
     for ax in (sp, cv, sw):
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
