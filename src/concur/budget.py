@@ -24,7 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concur.records import CrawlResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +89,18 @@ def budget(
         later=later,
         last=last_end - wave_last[-1] - delay_s,
     )
+
+
+def run_budget(
+    result: CrawlResult, timeline: dict[str, Any], concurrency: int, delay_s: float
+) -> Budget | None:
+    """:func:`budget` of a whole run, from the server's timeline of it (the document
+    ``RunningServer.timeline(name)`` returns): None when the waves are not clean —
+    a failed request, or a timeline that dropped or missed requests."""
+    n = len(result.records)
+    if result.ok != n or timeline["dropped"] or timeline["count"] != n:
+        return None
+    requests = timeline["requests"]
+    arrivals = [r["start"] for r in requests]
+    last_end = max(r["end"] for r in requests)
+    return budget(arrivals, last_end, result.wall_s, concurrency, delay_s)

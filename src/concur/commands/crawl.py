@@ -144,17 +144,11 @@ def _budget_of(
     server: RunningServer, args: CrawlArgs, in_flight: int
 ) -> Callable[[CrawlResult], Budget | None]:
     """Where the time went (:mod:`concur.budget`), once every request of the run is in."""
-    from concur.budget import budget
+    from concur.budget import run_budget
 
     def of(result: CrawlResult) -> Budget | None:
         seen = server.timeline(args.impl)
-        n = len(result.records)
-        if result.ok != n or seen["dropped"] or seen["count"] != n:
-            return None  # failures or a capped timeline: the waves are not clean
-        reqs = seen["requests"]
-        arrivals = [r["start"] for r in reqs]
-        last_end = max(r["end"] for r in reqs)
-        return budget(arrivals, last_end, result.wall_s, in_flight, args.delay_ms / 1e3)
+        return run_budget(result, seen, in_flight, args.delay_ms / 1e3)
 
     return of
 

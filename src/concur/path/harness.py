@@ -199,15 +199,11 @@ def _budget_ms(
     result: CrawlResult, seen: dict[str, Any], in_flight: int, delay_s: float
 ) -> dict[str, Any] | None:
     """Where the time beyond the ideal went, from the server's timeline (as concur crawl)."""
-    from concur.budget import budget
+    from concur.budget import run_budget
 
-    n = len(result.records)
-    if delay_s <= 0 or result.ok != n or seen["dropped"] or seen["count"] != n:
-        return None  # failures, no delay or a capped timeline: the waves are not clean
-    requests = seen["requests"]
-    arrivals = [r["start"] for r in requests]
-    last_end = max(r["end"] for r in requests)
-    spent = budget(arrivals, last_end, result.wall_s, in_flight, delay_s)
+    if delay_s <= 0:  # no waves to read
+        return None
+    spent = run_budget(result, seen, in_flight, delay_s)
     return None if spent is None else spent.to_dict(scale=1e3)
 
 
